@@ -7,6 +7,7 @@ digest and search never care where a paper came from.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -87,6 +88,18 @@ class ParsedFeed:
     feed_date: date | None = None  # announcement date of an arXiv listing / HF day
     total_results: int | None = None  # arXiv API opensearch:totalResults
     skipped_items: int = 0  # items that could not be turned into a paper (phantoms, no id)
+
+    def fingerprint(self) -> str:
+        """The listing's item set. Two consecutive batches with equal fingerprints: a stale batch.
+
+        Hugging Face signals are part of it: a day's list whose upvotes moved is worth storing.
+        """
+        lines = sorted(
+            f"{p.key}\t{p.version or ''}\t{p.announce_type or ''}\t{p.hf_upvotes or ''}"
+            f"\t{p.hf_comments or ''}\t{p.github_stars or ''}"
+            for p in self.papers
+        )
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 class FeedFormatError(ValueError):

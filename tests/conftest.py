@@ -2,19 +2,59 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from bot.config import Settings, parse_settings
+from bot.store import Store
+from tests.feedserver import FeedServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REAL = FIXTURES / "real"
 
 
 @pytest.fixture
-def real_fixture():
+def real_fixture() -> Callable[[str], bytes]:
     """Bytes of a captured real feed, by file name."""
 
     def read(name: str) -> bytes:
         return (REAL / name).read_bytes()
 
     return read
+
+
+@pytest.fixture
+async def feed_server() -> AsyncIterator[FeedServer]:
+    server = await FeedServer().start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for a test: a database in tmp_path, the given feeds, overrides by section."""
+
+    def build(feeds: list[dict[str, Any]] | None = None, **sections: dict[str, Any]) -> Settings:
+        data: dict[str, Any] = {"database": {"path": str(tmp_path / "paperbot.db")}}
+        data["feeds"] = feeds or []
+        data.setdefault("http", {})["contact"] = "tests@example.invalid"
+        for name, values in sections.items():
+            data.setdefault(name, {}).update(values)
+        return parse_settings(data, "test settings")
+
+    return build
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A real SQLite file, migrated."""
+    opened = await Store(tmp_path / "store.db").open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
