@@ -1,0 +1,715 @@
+"""The repository: every SQL statement paperbot runs lives in this package.
+
+Two connections to one SQLite file in WAL mode: a writer, serialized by a lock
+so that transactions of concurrent coroutines never interleave, and a reader
+for searches and listings, which WAL lets run while a batch is being written.
+aiosqlite runs each connection in its own thread, so a slow query never
+blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.merge import MergeResult, StoredPaper, merge
+from bot.models import AnnounceType, FeedKind, PaperRecord, ParsedFeed
+from bot.search import SearchFilters, SearchQuery
+from bot.store.migrate import migrate
+from bot.timeutil import Clock, date_from_db, date_to_db, from_db, to_db, utcnow
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 500  # keys per IN (...) list
+
+PAPER_COLUMNS = (
+    "id", "key", "arxiv_id", "version", "title", "authors", "abstract", "categories",
+    "core_source", "announced", "submitted", "updated", "abs_url", "pdf_url", "hf_url",
+    "code_url", "project_url", "doi", "journal_ref", "comment", "hf_upvotes", "hf_ai_summary",
+    "hf_ai_keywords", "github_repo", "github_stars", "hf_comments", "hf_date", "first_seen",
+    "last_changed",
+)
+_SELECT_PAPER = "SELECT " + ", ".join(f"p.{c}" for c in PAPER_COLUMNS) + " FROM papers p"
+_WRITE_COLUMNS = tuple(c for c in PAPER_COLUMNS if c not in ("id", "first_seen"))
+
+
+def _json_list(values: Sequence[str]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def paper_from_row(row: Sequence[Any]) -> StoredPaper:
+    data = dict(zip(PAPER_COLUMNS, row, strict=False))
+    return StoredPaper(
+        id=data["id"],
+        key=data["key"],
+        arxiv_id=data["arxiv_id"],
+        version=data["version"],
+        title=data["title"],
+        authors=json.loads(data["authors"]),
+        abstract=data["abstract"],
+        categories=json.loads(data["categories"]),
+        core_source=FeedKind(data["core_source"]),
+        announced=date_from_db(data["announced"]),
+        submitted=from_db(data["submitted"]),
+        updated=from_db(data["updated"]),
+        abs_url=data["abs_url"],
+        pdf_url=data["pdf_url"],
+        hf_url=data["hf_url"],
+        code_url=data["code_url"],
+        project_url=data["project_url"],
+        doi=data["doi"],
+        journal_ref=data["journal_ref"],
+        comment=data["comment"],
+        hf_upvotes=data["hf_upvotes"],
+        hf_ai_summary=data["hf_ai_summary"],
+        hf_ai_keywords=json.loads(data["hf_ai_keywords"]),
+        github_repo=data["github_repo"],
+        github_stars=data["github_stars"],
+        hf_comments=data["hf_comments"],
+        hf_date=date_from_db(data["hf_date"]),
+        first_seen=from_db(data["first_seen"]),
+        last_changed=from_db(data["last_changed"]),
+    )
+
+
+def _paper_values(paper: StoredPaper, now: datetime) -> dict[str, Any]:
+    return {
+        "key": paper.key,
+        "arxiv_id": paper.arxiv_id,
+        "version": paper.version,
+        "title": paper.title,
+        "authors": _json_list(paper.authors),
+        "abstract": paper.abstract,
+        "categories": _json_list(paper.categories),
+        "core_source": str(paper.core_source),
+        "announced": date_to_db(paper.announced),
+        "submitted": to_db(paper.submitted),
+        "updated": to_db(paper.updated),
+        "abs_url": paper.abs_url,
+        "pdf_url": paper.pdf_url,
+        "hf_url": paper.hf_url,
+        "code_url": paper.code_url,
+        "project_url": paper.project_url,
+        "doi": paper.doi,
+        "journal_ref": paper.journal_ref,
+        "comment": paper.comment,
+        "hf_upvotes": paper.hf_upvotes,
+        "hf_ai_summary": paper.hf_ai_summary,
+        "hf_ai_keywords": _json_list(paper.hf_ai_keywords),
+        "github_repo": paper.github_repo,
+        "github_stars": paper.github_stars,
+        "hf_comments": paper.hf_comments,
+        "hf_date": date_to_db(paper.hf_date),
+        "first_seen": to_db(paper.first_seen or now),
+        "last_changed": to_db(now),
+        "primary_category": paper.primary_category,
+    }
+
+
+@dataclass(slots=True)
+class FeedState:
+    """A feed's row: what was configured and how polling it has gone."""
+
+    id: int
+    url: str
+    kind: FeedKind | None
+    name: str | None
+    origin: str
+    enabled: bool
+    etag: str | None
+    last_modified: str | None
+    fresh_until: datetime | None
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    failing: bool
+    last_fingerprint: str | None
+    last_feed_date: date | None
+    created_at: datetime
+
+    @property
+    def label(self) -> str:
+        return self.name or self.url
+
+
+_FEED_COLUMNS = (
+    "id", "url", "kind", "name", "origin", "enabled", "etag", "last_modified", "fresh_until",
+    "next_attempt_at", "last_attempt_at", "last_success_at", "last_error", "last_error_at",
+    "consecutive_failures", "failing", "last_fingerprint", "last_feed_date", "created_at",
+)
+
+
+def _feed_from_row(row: Sequence[Any]) -> FeedState:
+    d = dict(zip(_FEED_COLUMNS, row, strict=True))
+    return FeedState(
+        id=d["id"],
+        url=d["url"],
+        kind=FeedKind(d["kind"]) if d["kind"] else None,
+        name=d["name"],
+        origin=d["origin"],
+        enabled=bool(d["enabled"]),
+        etag=d["etag"],
+        last_modified=d["last_modified"],
+        fresh_until=from_db(d["fresh_until"]),
+        next_attempt_at=from_db(d["next_attempt_at"]),
+        last_attempt_at=from_db(d["last_attempt_at"]),
+        last_success_at=from_db(d["last_success_at"]),
+        last_error=d["last_error"],
+        last_error_at=from_db(d["last_error_at"]),
+        consecutive_failures=d["consecutive_failures"],
+        failing=bool(d["failing"]),
+        last_fingerprint=d["last_fingerprint"],
+        last_feed_date=date_from_db(d["last_feed_date"]),
+        created_at=from_db(d["created_at"]) or utcnow(),
+    )
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one ingested listing changed in the store."""
+
+    batch_id: int
+    items: int
+    new_keys: list[str] = field(default_factory=list)  # newly announced papers we did not have
+    updated_keys: list[str] = field(default_factory=list)  # new versions, DOIs, replacements
+    unchanged: int = 0
+    new_paper_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    paper: StoredPaper
+    rank: float
+    matched_all: bool  # False: found by the forgiving any-word reading
+
+
+class Store:
+    """paperbot's repository. Open once, share everywhere, close at shutdown."""
+
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 5000, clock: Clock = utcnow):
+        self.path = Path(path)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._clock = clock
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self.schema_version = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def _connect(self) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        await db.execute("PRAGMA foreign_keys = ON")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    async def open(self) -> Store:
+        if self._writer is not None:
+            return self
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        try:
+            async with self._writer.execute("PRAGMA journal_mode = WAL") as cursor:
+                await cursor.fetchone()
+            self.schema_version = await migrate(self._writer)
+            self._reader = await self._connect()
+            await self._reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def close(self) -> None:
+        for name in ("_reader", "_writer"):
+            db = getattr(self, name)
+            setattr(self, name, None)
+            if db is not None:
+                await db.close()
+
+    async def __aenter__(self) -> Store:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def writer(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise RuntimeError("the store is not open")
+        return self._writer
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise RuntimeError("the store is not open")
+        return self._reader
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction at a time; rolled back on any error."""
+        async with self._write_lock:
+            db = self.writer
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            else:
+                await db.execute("COMMIT")
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list:
+        db = self.writer if write else self.reader
+        async with db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        async with self.reader.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    # ------------------------------------------------------------------ feeds
+
+    async def upsert_feed(
+        self, url: str, *, kind: FeedKind | None, name: str | None, origin: str = "config",
+        enabled: bool = True,
+    ) -> FeedState:
+        now = to_db(self._clock())
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO feeds (url, kind, name, origin, enabled, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (url) DO UPDATE SET"
+                "  kind = COALESCE(excluded.kind, feeds.kind), name = excluded.name,"
+                "  enabled = excluded.enabled,"
+                "  origin = CASE WHEN excluded.origin = 'config' THEN 'config' ELSE feeds.origin END",
+                (url, str(kind) if kind else None, name, origin, int(enabled), now),
+            )
+        feed = await self.feed_by_url(url)
+        assert feed is not None
+        return feed
+
+    async def sync_config_feeds(self, feeds: Iterable[Any]) -> list[FeedState]:
+        """Make the configured feeds the enabled config feeds; others added from config are disabled."""
+        urls = []
+        for feed in feeds:
+            await self.upsert_feed(feed.url, kind=feed.kind, name=feed.name, enabled=feed.enabled)
+            urls.append(feed.url)
+        async with self.transaction() as db:
+            placeholders = ",".join("?" * len(urls)) or "NULL"
+            await db.execute(
+                f"UPDATE feeds SET enabled = 0 WHERE origin = 'config' AND url NOT IN ({placeholders})",
+                urls,
+            )
+        return await self.list_feeds()
+
+    async def list_feeds(self, *, enabled_only: bool = False) -> list[FeedState]:
+        where = " WHERE enabled = 1" if enabled_only else ""
+        rows = await self._fetchall(
+            f"SELECT {', '.join(_FEED_COLUMNS)} FROM feeds{where} ORDER BY id", write=True
+        )
+        return [_feed_from_row(r) for r in rows]
+
+    async def feed_by_url(self, url: str) -> FeedState | None:
+        rows = await self._fetchall(
+            f"SELECT {', '.join(_FEED_COLUMNS)} FROM feeds WHERE url = ?", (url,), write=True
+        )
+        return _feed_from_row(rows[0]) if rows else None
+
+    async def feed_by_id(self, feed_id: int) -> FeedState | None:
+        rows = await self._fetchall(
+            f"SELECT {', '.join(_FEED_COLUMNS)} FROM feeds WHERE id = ?", (feed_id,), write=True
+        )
+        return _feed_from_row(rows[0]) if rows else None
+
+    async def record_feed_not_modified(
+        self, feed_id: int, *, at: datetime, fresh_until: datetime | None,
+    ) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE feeds SET last_attempt_at = ?, last_success_at = ?, fresh_until = ?,"
+                " next_attempt_at = NULL, consecutive_failures = 0, failing = 0 WHERE id = ?",
+                (to_db(at), to_db(at), to_db(fresh_until), feed_id),
+            )
+            await db.execute(
+                "INSERT INTO feed_batches (feed_id, fetched_at, outcome) VALUES (?, ?, 'not-modified')",
+                (feed_id, to_db(at)),
+            )
+
+    async def record_feed_failure(
+        self, feed_id: int, *, at: datetime, error: str, next_attempt_at: datetime,
+        failing_after: int,
+    ) -> FeedState:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE feeds SET last_attempt_at = ?, last_error = ?, last_error_at = ?,"
+                " consecutive_failures = consecutive_failures + 1, next_attempt_at = ?,"
+                " failing = (consecutive_failures + 1 >= ?) WHERE id = ?",
+                (to_db(at), error, to_db(at), to_db(next_attempt_at), failing_after, feed_id),
+            )
+            await db.execute(
+                "INSERT INTO feed_batches (feed_id, fetched_at, outcome, error)"
+                " VALUES (?, ?, 'failed', ?)",
+                (feed_id, to_db(at), error),
+            )
+        feed = await self.feed_by_id(feed_id)
+        assert feed is not None
+        return feed
+
+    async def record_feed_batch(
+        self,
+        feed_id: int,
+        *,
+        at: datetime,
+        outcome: str,
+        parsed: ParsedFeed,
+        fingerprint: str,
+        etag: str | None,
+        last_modified: str | None,
+        fresh_until: datetime | None,
+        kind: FeedKind,
+    ) -> BatchResult:
+        """Store a successfully fetched listing: its papers (unless stale) and the feed's state.
+
+        `outcome` is `new`, `empty` or `stale`; a stale batch stores no sightings,
+        because its papers were already announced by the identical batch before it.
+        """
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO feed_batches (feed_id, fetched_at, outcome, feed_date, items, fingerprint)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (feed_id, to_db(at), outcome, date_to_db(parsed.feed_date), len(parsed.papers),
+                 fingerprint),
+            )
+            batch_id = cursor.lastrowid
+            assert batch_id is not None
+            result = BatchResult(batch_id=batch_id, items=len(parsed.papers))
+            if outcome == "new" and parsed.papers:
+                await self._store_papers(db, feed_id, batch_id, parsed, at, result)
+                await db.execute(
+                    "UPDATE feed_batches SET new_papers = ?, updated_papers = ? WHERE id = ?",
+                    (len(result.new_keys), len(result.updated_keys), batch_id),
+                )
+            await db.execute(
+                "UPDATE feeds SET kind = ?, etag = ?, last_modified = ?, fresh_until = ?,"
+                " next_attempt_at = NULL, last_attempt_at = ?, last_success_at = ?,"
+                " consecutive_failures = 0, failing = 0, last_fingerprint = ?,"
+                " last_feed_date = COALESCE(?, last_feed_date) WHERE id = ?",
+                (str(kind), etag, last_modified, to_db(fresh_until), to_db(at), to_db(at),
+                 fingerprint, date_to_db(parsed.feed_date), feed_id),
+            )
+        return result
+
+    # ------------------------------------------------------------------ papers: writes
+
+    async def _load_for_merge(
+        self, db: aiosqlite.Connection, keys: Sequence[str]
+    ) -> tuple[dict[str, StoredPaper], dict[str, tuple[str, str, str]]]:
+        papers: dict[str, StoredPaper] = {}
+        indexed: dict[str, tuple[str, str, str]] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start:start + _CHUNK]
+            sql = f"{_SELECT_PAPER} WHERE p.key IN ({','.join('?' * len(chunk))})"
+            async with db.execute(sql, chunk) as cursor:
+                for row in await cursor.fetchall():
+                    paper = paper_from_row(row)
+                    papers[paper.key] = paper
+                    indexed[paper.key] = (row[4], row[5], row[6])  # title, authors, abstract as stored
+        return papers, indexed
+
+    async def _store_papers(
+        self,
+        db: aiosqlite.Connection,
+        feed_id: int,
+        batch_id: int,
+        parsed: ParsedFeed,
+        at: datetime,
+        result: BatchResult,
+    ) -> None:
+        # One record per key: a listing may repeat a paper; keep its newest version.
+        records: dict[str, PaperRecord] = {}
+        for record in parsed.papers:
+            kept = records.get(record.key)
+            if kept is None or (record.version or 0) > (kept.version or 0):
+                records[record.key] = record
+        keys = list(records)
+        existing, indexed = await self._load_for_merge(db, keys)
+        merges: dict[str, MergeResult] = {k: merge(existing.get(k), records[k]) for k in keys}
+
+        new = [m for m in merges.values() if m.is_new]
+        changed = [m for m in merges.values() if not m.is_new and m.changed]
+
+        if new:
+            cols = [c for c in _WRITE_COLUMNS if c != "id"] + ["first_seen", "primary_category"]
+            sql = (
+                f"INSERT INTO papers ({', '.join(cols)}) "
+                f"VALUES ({', '.join(':' + c for c in cols)})"
+            )
+            await db.executemany(sql, [_paper_values(m.paper, at) for m in new])
+            new_keys = [m.paper.key for m in new]
+            ids: dict[str, int] = {}
+            for start in range(0, len(new_keys), _CHUNK):
+                chunk = new_keys[start:start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                async with db.execute(f"SELECT key, id FROM papers WHERE key IN ({marks})", chunk) as cur:
+                    ids.update(dict(await cur.fetchall()))
+                await db.execute(
+                    "INSERT INTO papers_fts (rowid, title, authors, abstract)"
+                    f" SELECT id, title, authors, abstract FROM papers WHERE key IN ({marks})",
+                    chunk,
+                )
+            for m in new:
+                m.paper.id = ids[m.paper.key]
+            await db.executemany(
+                "INSERT OR IGNORE INTO paper_categories (category, paper_id, is_primary)"
+                " VALUES (?, ?, ?)",
+                [(c, m.paper.id, int(i == 0)) for m in new for i, c in enumerate(m.paper.categories)],
+            )
+
+        if changed:
+            reindexed = [m for m in changed if m.reindex]
+            await db.executemany(
+                "INSERT INTO papers_fts (papers_fts, rowid, title, authors, abstract)"
+                " VALUES ('delete', ?, ?, ?, ?)",
+                [(m.paper.id, *indexed[m.paper.key]) for m in reindexed],
+            )
+            assignments = ", ".join(f"{c} = :{c}" for c in _WRITE_COLUMNS if c != "key")
+            rows = []
+            for m in changed:
+                values = _paper_values(m.paper, at)
+                values["id"] = m.paper.id
+                rows.append(values)
+            await db.executemany(
+                f"UPDATE papers SET {assignments}, primary_category = :primary_category"
+                " WHERE id = :id",
+                rows,
+            )
+            await db.executemany(
+                "INSERT INTO papers_fts (rowid, title, authors, abstract)"
+                " SELECT id, title, authors, abstract FROM papers WHERE id = ?",
+                [(m.paper.id,) for m in reindexed],
+            )
+            recategorized = [
+                m for m in changed if m.paper.categories != existing[m.paper.key].categories
+            ]
+            await db.executemany(
+                "DELETE FROM paper_categories WHERE paper_id = ?",
+                [(m.paper.id,) for m in recategorized],
+            )
+            await db.executemany(
+                "INSERT OR IGNORE INTO paper_categories (category, paper_id, is_primary)"
+                " VALUES (?, ?, ?)",
+                [(c, m.paper.id, int(i == 0))
+                 for m in recategorized for i, c in enumerate(m.paper.categories)],
+            )
+            await db.executemany(
+                "INSERT INTO paper_updates (paper_id, kind, old_value, new_value, at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(m.paper.id, ch.kind, ch.old, ch.new, to_db(at)) for m in changed for ch in m.changes],
+            )
+
+        fallback_day = parsed.feed_date or at.date()
+        sightings = []
+        for position, record in enumerate(parsed.papers):
+            m = merges[record.key]
+            day = record.announced or record.hf_date or fallback_day
+            sightings.append((
+                m.paper.id, feed_id, batch_id, position,
+                str(record.announce_type) if record.announce_type else None,
+                date_to_db(day), record.version, to_db(at),
+            ))
+        await db.executemany(
+            "INSERT OR IGNORE INTO sightings"
+            " (paper_id, feed_id, batch_id, position, announce_type, announced, version, seen_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            sightings,
+        )
+
+        for key in keys:
+            m = merges[key]
+            record = records[key]
+            is_replacement = record.announce_type is not None and record.announce_type.is_update
+            if m.is_new and not is_replacement:
+                result.new_keys.append(key)
+                result.new_paper_ids.append(m.paper.id or 0)
+            elif is_replacement or m.changes or m.reindex:
+                result.updated_keys.append(key)
+            else:
+                result.unchanged += 1
+
+    # ------------------------------------------------------------------ papers: reads
+
+    async def get_paper(self, key: str) -> StoredPaper | None:
+        row = await self._fetchone(f"{_SELECT_PAPER} WHERE p.key = ?", (key,))
+        return paper_from_row(row) if row else None
+
+    async def get_papers(self, keys: Sequence[str]) -> dict[str, StoredPaper]:
+        found: dict[str, StoredPaper] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = list(keys[start:start + _CHUNK])
+            rows = await self._fetchall(
+                f"{_SELECT_PAPER} WHERE p.key IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.update({p.key: p for p in map(paper_from_row, rows)})
+        return found
+
+    async def paper_updates(self, key: str) -> list[tuple[str, str | None, str | None]]:
+        rows = await self._fetchall(
+            "SELECT u.kind, u.old_value, u.new_value FROM paper_updates u"
+            " JOIN papers p ON p.id = u.paper_id WHERE p.key = ? ORDER BY u.id",
+            (key,),
+        )
+        return [tuple(r) for r in rows]
+
+    async def count_papers(self) -> int:
+        row = await self._fetchone("SELECT COUNT(*) FROM papers")
+        return int(row[0])
+
+    async def count_papers_seen_since(self, since: datetime) -> int:
+        row = await self._fetchone(
+            "SELECT COUNT(*) FROM papers WHERE first_seen >= ?", (to_db(since),)
+        )
+        return int(row[0])
+
+    async def database_size_bytes(self) -> int:
+        row = await self._fetchone(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+        )
+        return int(row[0])
+
+    async def latest_listing(
+        self, categories: Sequence[str] = (), *, include_replacements: bool = False
+    ) -> tuple[date | None, list[tuple[StoredPaper, AnnounceType | None]]]:
+        """The most recent announcement day's arXiv papers in these categories, in listing order.
+
+        Each paper appears once (its first sighting that day); new before cross.
+        """
+        cat_clause, cat_params = _category_clause(categories)
+        types = ("new", "cross", "replace", "replace-cross") if include_replacements else ("new", "cross")
+        type_marks = ",".join("?" * len(types))
+        row = await self._fetchone(
+            "SELECT MAX(s.announced) FROM sightings s JOIN papers p ON p.id = s.paper_id"
+            f" WHERE s.announce_type IN ({type_marks}){cat_clause}",
+            (*types, *cat_params),
+        )
+        day = date_from_db(row[0]) if row and row[0] else None
+        if day is None:
+            return None, []
+        rows = await self._fetchall(
+            f"{_SELECT_PAPER.replace('SELECT ', 'SELECT s.announce_type, MIN(s.id) AS first, ', 1)}"
+            " JOIN sightings s ON s.paper_id = p.id"
+            f" WHERE s.announced = ? AND s.announce_type IN ({type_marks}){cat_clause}"
+            " GROUP BY p.id"
+            " ORDER BY CASE s.announce_type WHEN 'new' THEN 0 WHEN 'cross' THEN 1"
+            "  WHEN 'replace' THEN 2 ELSE 3 END, first",
+            (date_to_db(day), *types, *cat_params),
+        )
+        return day, [(paper_from_row(r[2:]), AnnounceType(r[0]) if r[0] else None) for r in rows]
+
+    async def latest_hf_day(self, *, limit: int = 50) -> tuple[date | None, list[StoredPaper]]:
+        """The most recent Hugging Face Daily Papers day, most upvoted first."""
+        row = await self._fetchone("SELECT MAX(hf_date) FROM papers WHERE hf_date IS NOT NULL")
+        day = date_from_db(row[0]) if row and row[0] else None
+        if day is None:
+            return None, []
+        rows = await self._fetchall(
+            f"{_SELECT_PAPER} WHERE p.hf_date = ? ORDER BY p.hf_upvotes DESC, p.id LIMIT ?",
+            (date_to_db(day), limit),
+        )
+        return day, [paper_from_row(r) for r in rows]
+
+    async def search(self, query: SearchQuery, *, limit: int = 10) -> list[SearchHit]:
+        """Best matches first: exact ids, then papers matching every word, then any word."""
+        hits: list[SearchHit] = []
+        seen: set[int] = set()
+        filters_sql, filter_params = _filter_clause(query)
+
+        if query.arxiv_ids:
+            found = await self.get_papers(list(query.arxiv_ids))
+            for key in query.arxiv_ids:
+                paper = found.get(key)
+                if paper and paper.id not in seen:
+                    hits.append(SearchHit(paper, rank=float("-inf"), matched_all=True))
+                    seen.add(paper.id or 0)
+
+        async def run(match: str, matched_all: bool) -> None:
+            remaining = limit - len(hits)
+            if remaining <= 0:
+                return
+            exclude = ""
+            params: list[Any] = [match, *filter_params]
+            if seen:
+                exclude = f" AND p.id NOT IN ({','.join('?' * len(seen))})"
+                params += list(seen)
+            sql = (
+                f"{_SELECT_PAPER.replace('SELECT ', 'SELECT bm25(papers_fts, 10.0, 3.0, 1.0) AS rank, ', 1)}"
+                " JOIN papers_fts ON papers_fts.rowid = p.id"
+                f" WHERE papers_fts MATCH ?{filters_sql}{exclude}"
+                " ORDER BY rank, p.announced DESC LIMIT ?"
+            )
+            for row in await self._fetchall(sql, [*params, remaining]):
+                paper = paper_from_row(row[1:])
+                seen.add(paper.id or 0)
+                hits.append(SearchHit(paper, rank=row[0], matched_all=matched_all))
+
+        strict = query.match_all()
+        if strict:
+            await run(strict, True)
+            loose = query.match_any()
+            if loose:
+                await run(loose, False)
+        elif not query.arxiv_ids and query.filters != SearchFilters():
+            # Filters only: newest first.
+            remaining = limit - len(hits)
+            sql = (
+                f"{_SELECT_PAPER} WHERE 1 = 1{filters_sql}"
+                " ORDER BY p.announced DESC, p.id DESC LIMIT ?"
+            )
+            for row in await self._fetchall(sql, [*filter_params, remaining]):
+                hits.append(SearchHit(paper_from_row(row), rank=0.0, matched_all=True))
+        return hits[:limit]
+
+
+def _category_clause(categories: Sequence[str]) -> tuple[str, list[Any]]:
+    """SQL restricting `p` to papers in any of the categories ('cs' = every cs.* category)."""
+    if not categories:
+        return "", []
+    parts: list[str] = []
+    params: list[Any] = []
+    for category in categories:
+        if "." in category:
+            parts.append("c.category = ?")
+            params.append(category)
+        else:
+            # An archive: 'cs' covers 'cs.AI', 'cs.LG'... and an unsplit archive such as 'hep-th'.
+            parts.append("(c.category = ? OR (c.category >= ? AND c.category < ?))")
+            params += [category, category + ".", category + "/"]
+    clause = (
+        " AND EXISTS (SELECT 1 FROM paper_categories c WHERE c.paper_id = p.id AND ("
+        + " OR ".join(parts) + "))"
+    )
+    return clause, params
+
+
+def _filter_clause(query: SearchQuery) -> tuple[str, list[Any]]:
+    filters = query.filters
+    sql, params = _category_clause(filters.categories)
+    if filters.since:
+        sql += " AND p.announced >= ?"
+        params.append(filters.since.isoformat())
+    if filters.has_code:
+        sql += " AND p.code_url IS NOT NULL"
+    return sql, params
