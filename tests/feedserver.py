@@ -31,6 +31,8 @@ class Route:
     redirect_to: str | None = None
     # statuses for the next calls, consumed first: e.g. [503, 429]
     failures: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
+    # computes the answer from the request (query string...): returns (status, body, content type)
+    handler: Callable[[web.Request], tuple[int, bytes, str]] | None = None
 
 
 @dataclass
@@ -115,6 +117,9 @@ class FeedServer:
             return web.Response(status=status, headers=headers, body=body)
         if route.redirect_to:
             raise web.HTTPFound(route.redirect_to)
+        if route.handler is not None:
+            status, body, content_type = route.handler(request)
+            return web.Response(status=status, body=body, content_type=content_type)
         headers = dict(route.headers)
         if route.etag:
             tag = '"' + hashlib.sha256(route.body).hexdigest() + '"'
