@@ -415,20 +415,14 @@ class Store:
 
     # ------------------------------------------------------------------ papers: writes
 
-    async def _load_for_merge(
-        self, db: aiosqlite.Connection, keys: Sequence[str]
-    ) -> tuple[dict[str, StoredPaper], dict[str, tuple[str, str, str]]]:
-        papers: dict[str, StoredPaper] = {}
-        indexed: dict[str, tuple[str, str, str]] = {}
+    async def _rows_by_key(self, db: aiosqlite.Connection, keys: Sequence[str]) -> list[Any]:
+        rows: list[Any] = []
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start:start + _CHUNK]
             sql = f"{_SELECT_PAPER} WHERE p.key IN ({','.join('?' * len(chunk))})"
             async with db.execute(sql, chunk) as cursor:
-                for row in await cursor.fetchall():
-                    paper = paper_from_row(row)
-                    papers[paper.key] = paper
-                    indexed[paper.key] = (row[4], row[5], row[6])  # title, authors, abstract as stored
-        return papers, indexed
+                rows.extend(await cursor.fetchall())
+        return rows
 
     async def _store_papers(
         self,
@@ -439,27 +433,18 @@ class Store:
         at: datetime,
         result: BatchResult,
     ) -> None:
-        # One record per key: a listing may repeat a paper; keep its newest version.
-        records: dict[str, PaperRecord] = {}
-        for record in parsed.papers:
-            kept = records.get(record.key)
-            if kept is None or (record.version or 0) > (kept.version or 0):
-                records[record.key] = record
-        keys = list(records)
-        existing, indexed = await self._load_for_merge(db, keys)
-        merges: dict[str, MergeResult] = {k: merge(existing.get(k), records[k]) for k in keys}
+        keys = list(dict.fromkeys(r.key for r in parsed.papers))
+        rows = await self._rows_by_key(db, keys)
+        # Merging a day's listing is a few tens of ms of Python: keep it off the event loop.
+        plan = await asyncio.to_thread(_plan_batch, parsed.papers, rows, at)
 
-        new = [m for m in merges.values() if m.is_new]
-        changed = [m for m in merges.values() if not m.is_new and m.changed]
-
-        if new:
+        if plan.new:
             cols = [c for c in _WRITE_COLUMNS if c != "id"] + ["first_seen", "primary_category"]
-            sql = (
-                f"INSERT INTO papers ({', '.join(cols)}) "
-                f"VALUES ({', '.join(':' + c for c in cols)})"
+            await db.executemany(
+                f"INSERT INTO papers ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})",
+                plan.new_rows,
             )
-            await db.executemany(sql, [_paper_values(m.paper, at) for m in new])
-            new_keys = [m.paper.key for m in new]
+            new_keys = [m.paper.key for m in plan.new]
             ids: dict[str, int] = {}
             for start in range(0, len(new_keys), _CHUNK):
                 chunk = new_keys[start:start + _CHUNK]
@@ -471,76 +456,66 @@ class Store:
                     f" SELECT id, title, authors, abstract FROM papers WHERE key IN ({marks})",
                     chunk,
                 )
-            for m in new:
+            for m in plan.new:
                 m.paper.id = ids[m.paper.key]
             await db.executemany(
                 "INSERT OR IGNORE INTO paper_categories (category, paper_id, is_primary)"
                 " VALUES (?, ?, ?)",
-                [(c, m.paper.id, int(i == 0)) for m in new for i, c in enumerate(m.paper.categories)],
+                [(c, m.paper.id, int(i == 0)) for m in plan.new for i, c in enumerate(m.paper.categories)],
             )
 
-        if changed:
-            reindexed = [m for m in changed if m.reindex]
+        if plan.changed:
             await db.executemany(
                 "INSERT INTO papers_fts (papers_fts, rowid, title, authors, abstract)"
                 " VALUES ('delete', ?, ?, ?, ?)",
-                [(m.paper.id, *indexed[m.paper.key]) for m in reindexed],
+                plan.fts_deletes,
             )
             assignments = ", ".join(f"{c} = :{c}" for c in _WRITE_COLUMNS if c != "key")
-            rows = []
-            for m in changed:
-                values = _paper_values(m.paper, at)
-                values["id"] = m.paper.id
-                rows.append(values)
             await db.executemany(
-                f"UPDATE papers SET {assignments}, primary_category = :primary_category"
-                " WHERE id = :id",
-                rows,
+                f"UPDATE papers SET {assignments}, primary_category = :primary_category WHERE id = :id",
+                plan.changed_rows,
             )
             await db.executemany(
                 "INSERT INTO papers_fts (rowid, title, authors, abstract)"
                 " SELECT id, title, authors, abstract FROM papers WHERE id = ?",
-                [(m.paper.id,) for m in reindexed],
+                [(paper_id,) for paper_id, *_ in plan.fts_deletes],
             )
-            recategorized = [
-                m for m in changed if m.paper.categories != existing[m.paper.key].categories
-            ]
             await db.executemany(
                 "DELETE FROM paper_categories WHERE paper_id = ?",
-                [(m.paper.id,) for m in recategorized],
+                [(paper_id,) for paper_id, _ in plan.recategorized],
             )
             await db.executemany(
                 "INSERT OR IGNORE INTO paper_categories (category, paper_id, is_primary)"
                 " VALUES (?, ?, ?)",
-                [(c, m.paper.id, int(i == 0))
-                 for m in recategorized for i, c in enumerate(m.paper.categories)],
+                [(c, paper_id, int(i == 0))
+                 for paper_id, categories in plan.recategorized for i, c in enumerate(categories)],
             )
             await db.executemany(
                 "INSERT INTO paper_updates (paper_id, kind, old_value, new_value, at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                [(m.paper.id, ch.kind, ch.old, ch.new, to_db(at)) for m in changed for ch in m.changes],
+                plan.update_rows,
             )
 
         fallback_day = parsed.feed_date or at.date()
-        sightings = []
-        for position, record in enumerate(parsed.papers):
-            m = merges[record.key]
-            day = record.announced or record.hf_date or fallback_day
-            sightings.append((
-                m.paper.id, feed_id, batch_id, position,
-                str(record.announce_type) if record.announce_type else None,
-                date_to_db(day), record.version, to_db(at),
-            ))
+        seen_at = to_db(at)
         await db.executemany(
             "INSERT OR IGNORE INTO sightings"
             " (paper_id, feed_id, batch_id, position, announce_type, announced, version, seen_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            sightings,
+            [
+                (
+                    plan.merges[record.key].paper.id, feed_id, batch_id, position,
+                    str(record.announce_type) if record.announce_type else None,
+                    date_to_db(record.announced or record.hf_date or fallback_day),
+                    record.version, seen_at,
+                )
+                for position, record in enumerate(parsed.papers)
+            ],
         )
 
         for key in keys:
-            m = merges[key]
-            record = records[key]
+            m = plan.merges[key]
+            record = plan.records[key]
             is_replacement = record.announce_type is not None and record.announce_type.is_update
             if m.is_new and not is_replacement:
                 result.new_keys.append(key)
@@ -713,3 +688,57 @@ def _filter_clause(query: SearchQuery) -> tuple[str, list[Any]]:
     if filters.has_code:
         sql += " AND p.code_url IS NOT NULL"
     return sql, params
+
+
+@dataclass(slots=True)
+class _BatchPlan:
+    """Everything a batch will write, computed away from the event loop."""
+
+    records: dict[str, PaperRecord]
+    merges: dict[str, MergeResult]
+    new: list[MergeResult]
+    new_rows: list[dict[str, Any]]
+    changed: list[MergeResult]
+    changed_rows: list[dict[str, Any]]
+    fts_deletes: list[tuple[Any, ...]]  # (id, old title, old authors, old abstract) as indexed
+    recategorized: list[tuple[int, list[str]]]
+    update_rows: list[tuple[Any, ...]]
+
+
+def _plan_batch(papers: Sequence[PaperRecord], rows: Sequence[Any], at: datetime) -> _BatchPlan:
+    """Merge a listing into what is stored. Pure; runs in a worker thread."""
+    # One record per key: a listing may repeat a paper; keep its newest version.
+    records: dict[str, PaperRecord] = {}
+    for record in papers:
+        kept = records.get(record.key)
+        if kept is None or (record.version or 0) > (kept.version or 0):
+            records[record.key] = record
+    existing: dict[str, StoredPaper] = {}
+    indexed: dict[str, tuple[str, str, str]] = {}
+    for row in rows:
+        paper = paper_from_row(row)
+        existing[paper.key] = paper
+        indexed[paper.key] = (row[4], row[5], row[6])  # title, authors, abstract exactly as indexed
+    merges = {key: merge(existing.get(key), record) for key, record in records.items()}
+    new = [m for m in merges.values() if m.is_new]
+    changed = [m for m in merges.values() if not m.is_new and m.changed]
+    changed_rows = []
+    for m in changed:
+        values = _paper_values(m.paper, at)
+        values["id"] = m.paper.id
+        changed_rows.append(values)
+    stamp = to_db(at)
+    return _BatchPlan(
+        records=records,
+        merges=merges,
+        new=new,
+        new_rows=[_paper_values(m.paper, at) for m in new],
+        changed=changed,
+        changed_rows=changed_rows,
+        fts_deletes=[(m.paper.id, *indexed[m.paper.key]) for m in changed if m.reindex],
+        recategorized=[
+            (m.paper.id or 0, list(m.paper.categories))
+            for m in changed if m.paper.categories != existing[m.paper.key].categories
+        ],
+        update_rows=[(m.paper.id, c.kind, c.old, c.new, stamp) for m in changed for c in m.changes],
+    )
