@@ -121,3 +121,10 @@ def test_the_token_comes_from_the_environment_and_is_masked(monkeypatch: pytest.
     monkeypatch.setenv("DISCORD_TOKEN", "  abc.def.ghi  ")
     assert discord_token() == "abc.def.ghi"
     assert "abc" not in mask_secret(discord_token())
+
+
+def test_the_docker_image_config_keeps_the_database_on_the_volume() -> None:
+    text = (ROOT / "docker" / "config.toml").read_text()
+    settings = parse_settings(tomllib.loads(text), "docker/config.toml")
+    assert settings.database.path == Path("/data/paperbot.db")
+    assert [f.url for f in settings.feeds] == list(DEFAULT_FEED_URLS)
