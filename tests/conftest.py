@@ -10,6 +10,7 @@ import pytest
 
 from bot.config import Settings, parse_settings
 from bot.store import Store
+from tests.fakediscord.fixtures import *  # noqa: F403  (fake_discord, discord_py_at_fake)
 from tests.feedserver import FeedServer
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -141,7 +142,7 @@ async def test_polite_hosts_get_one_request_at_a_time_spaced_apart(feed_server: 
     urls = [feed_server.serve(f"/rss/{i}", b"<rss/>", delay=0.05) for i in range(5)]
     await asyncio.gather(*(fetcher.get(u) for u in urls))
     starts = sorted(r.started for r in feed_server.requests)
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert len(starts) == 5
     assert min(gaps) >= interval - 0.01
     assert feed_server.max_active == 1

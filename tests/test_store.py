@@ -230,8 +230,9 @@ async def test_title_outweighs_abstract(store: Store) -> None:
 
 
 async def test_latest_listing_is_the_newest_day_each_paper_once(store: Store) -> None:
-    await ingest(store, "https://rss.arxiv.org/rss/cs.LG", [arxiv("2605.00030", "Monday Paper", day=DAY - timedelta(days=1))],
-                 day=DAY - timedelta(days=1))
+    monday = DAY - timedelta(days=1)
+    await ingest(store, "https://rss.arxiv.org/rss/cs.LG", [arxiv("2605.00030", "Monday Paper", day=monday)],
+                 day=monday)
     await ingest(store, "https://rss.arxiv.org/rss/cs.LG", [
         arxiv("2605.00031", "Tuesday New"),
         arxiv("2605.00032", "Tuesday Cross", kind=AnnounceType.CROSS, categories=("stat.ML", "cs.LG")),
