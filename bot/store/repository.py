@@ -575,9 +575,11 @@ class Store:
         cat_clause, cat_params = _category_clause(categories)
         types = ("new", "cross", "replace", "replace-cross") if include_replacements else ("new", "cross")
         type_marks = ",".join("?" * len(types))
+        # Walks the (announced, announce_type) index from the newest day; stops at the first match.
         row = await self._fetchone(
-            "SELECT MAX(s.announced) FROM sightings s JOIN papers p ON p.id = s.paper_id"
-            f" WHERE s.announce_type IN ({type_marks}){cat_clause}",
+            "SELECT s.announced FROM sightings s JOIN papers p ON p.id = s.paper_id"
+            f" WHERE s.announce_type IN ({type_marks}){cat_clause}"
+            " ORDER BY s.announced DESC LIMIT 1",
             (*types, *cat_params),
         )
         day = date_from_db(row[0]) if row and row[0] else None
