@@ -10,6 +10,8 @@ import pytest
 
 from bot.config import Settings, parse_settings
 from bot.store import Store
+from tests.botharness import World, make_world
+from tests.fakediscord import FakeDiscord
 from tests.fakediscord.fixtures import *  # noqa: F403  (fake_discord, discord_py_at_fake)
 from tests.feedserver import FeedServer
 
@@ -59,3 +61,16 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+def world(fake_discord: FakeDiscord, feed_server: FeedServer, tmp_path: Path) -> World:
+    """A server (channel, admin, member) on the fake Discord, plus the loopback feed server."""
+    return make_world(fake_discord, feed_server, tmp_path)
+
+
+@pytest.fixture
+async def running_bot(world: World) -> AsyncIterator[World]:
+    """paperbot itself (in-process, real discord.py) connected to the fake and ready."""
+    async with world.run_bot():
+        yield world
