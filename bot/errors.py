@@ -15,6 +15,14 @@ MISSING_PERMISSIONS = 50013
 ALREADY_ACKNOWLEDGED = 40060
 
 
+# Discord's UI names where they differ from the API's.
+_PERMISSION_NAMES = {"manage_guild": "Manage Server", "view_channel": "View Channel"}
+
+
+def permission_name(flag: str) -> str:
+    return _PERMISSION_NAMES.get(flag, flag.replace("_", " ").title())
+
+
 class UserFacingError(Exception):
     """Raised by a command to tell the user something they can fix; shown as is, not logged as a bug."""
 
@@ -38,10 +46,10 @@ def explain_for_user(error: BaseException) -> str | None:
     if isinstance(error, UserFacingError):
         return str(error)
     if isinstance(error, app_commands.MissingPermissions):
-        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        needed = ", ".join(permission_name(p) for p in error.missing_permissions)
         return f"You need the **{needed}** permission on this server to do that."
     if isinstance(error, app_commands.BotMissingPermissions):
-        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        needed = ", ".join(permission_name(p) for p in error.missing_permissions)
         return f"I am missing the **{needed}** permission here. Ask a server admin to grant it."
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in a server, not in DMs."

@@ -232,3 +232,45 @@ async def test_a_bad_token_gives_a_clear_error_and_exit_code(world: World) -> No
     assert "Traceback" not in err.decode()
     assert "not-the-token" not in (out + err).decode()
 
+
+
+async def test_the_feed_poller_runs_inside_the_bot(world: World) -> None:
+    world.serve_feed("/rss/cs.CL", fixture=CL)
+    async with world.run_bot() as bot:
+        for _ in range(100):  # the first scheduled poll comes a few seconds after start
+            if await bot.store.count_papers() == 141:
+                break
+            await asyncio.sleep(0.2)
+        assert await bot.store.count_papers() == 141
+        answer = await world.fake.invoke(world.member, world.guild, world.channel, "help")
+        assert not answer.deadline_missed
+
+
+async def test_sharded_bot_serves_the_guilds_of_its_shards(world: World) -> None:
+    fake = world.fake
+    odd = fake.create_guild("Odd Lab", id=(11 << 22) | 5, owner=world.admin)
+    fake.add_member(odd, world.member)
+    odd_channel = fake.create_channel(odd, "papers")
+    world.sections["discord"] = {"shard_count": 2}
+    world.rebuild_settings()
+    async with world.run_bot() as bot:
+        assert isinstance(bot, commands.AutoShardedBot)
+        assert bot.shard_count == 2
+        answer = await fake.invoke(world.member, odd, odd_channel, "help")
+        assert "`/status`" in answer.all_text()
+    assert sorted(s.shard for s in fake.gateway.sessions) == [(0, 2), (1, 2)]
+
+
+async def test_paperbot_sync_registers_the_commands_for_one_guild(world: World) -> None:
+    config = _write_config(world, world.tmp_path / "config.toml")
+    env = {**os.environ, "DISCORD_TOKEN": world.fake.token, "PAPERBOT_CONFIG": str(config)}
+    process = await asyncio.create_subprocess_exec(
+        *paperbot_command(), "sync", "--guild", str(world.guild.id), env=env, cwd=world.tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    names = {c["name"] for c in world.fake.commands(world.guild)}
+    assert {"status", "help"} <= names
+    assert f"Registered {len(names)} slash commands for server {world.guild.id}" in out.decode()
+    assert not world.fake.connected  # syncing needs no gateway session
