@@ -10,7 +10,6 @@ blocks the event loop.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -24,96 +23,19 @@ import aiosqlite
 from bot.merge import MergeResult, StoredPaper, merge
 from bot.models import AnnounceType, FeedKind, PaperRecord, ParsedFeed
 from bot.search import SearchFilters, SearchQuery
+from bot.store.digests import DigestStoreMixin
 from bot.store.migrate import migrate
+from bot.store.rows import (
+    CHUNK,
+    SELECT_PAPER,
+    WRITE_COLUMNS,
+    category_clause,
+    paper_from_row,
+    paper_values,
+)
 from bot.timeutil import Clock, date_from_db, date_to_db, from_db, to_db, utcnow
 
 log = logging.getLogger(__name__)
-
-_CHUNK = 500  # keys per IN (...) list
-
-PAPER_COLUMNS = (
-    "id", "key", "arxiv_id", "version", "title", "authors", "abstract", "categories",
-    "core_source", "announced", "submitted", "updated", "abs_url", "pdf_url", "hf_url",
-    "code_url", "project_url", "doi", "journal_ref", "comment", "hf_upvotes", "hf_ai_summary",
-    "hf_ai_keywords", "github_repo", "github_stars", "hf_comments", "hf_date", "first_seen",
-    "last_changed",
-)
-_SELECT_PAPER = "SELECT " + ", ".join(f"p.{c}" for c in PAPER_COLUMNS) + " FROM papers p"
-_WRITE_COLUMNS = tuple(c for c in PAPER_COLUMNS if c not in ("id", "first_seen"))
-
-
-def _json_list(values: Sequence[str]) -> str:
-    return json.dumps(list(values), ensure_ascii=False)
-
-
-def paper_from_row(row: Sequence[Any]) -> StoredPaper:
-    data = dict(zip(PAPER_COLUMNS, row, strict=False))
-    return StoredPaper(
-        id=data["id"],
-        key=data["key"],
-        arxiv_id=data["arxiv_id"],
-        version=data["version"],
-        title=data["title"],
-        authors=json.loads(data["authors"]),
-        abstract=data["abstract"],
-        categories=json.loads(data["categories"]),
-        core_source=FeedKind(data["core_source"]),
-        announced=date_from_db(data["announced"]),
-        submitted=from_db(data["submitted"]),
-        updated=from_db(data["updated"]),
-        abs_url=data["abs_url"],
-        pdf_url=data["pdf_url"],
-        hf_url=data["hf_url"],
-        code_url=data["code_url"],
-        project_url=data["project_url"],
-        doi=data["doi"],
-        journal_ref=data["journal_ref"],
-        comment=data["comment"],
-        hf_upvotes=data["hf_upvotes"],
-        hf_ai_summary=data["hf_ai_summary"],
-        hf_ai_keywords=json.loads(data["hf_ai_keywords"]),
-        github_repo=data["github_repo"],
-        github_stars=data["github_stars"],
-        hf_comments=data["hf_comments"],
-        hf_date=date_from_db(data["hf_date"]),
-        first_seen=from_db(data["first_seen"]),
-        last_changed=from_db(data["last_changed"]),
-    )
-
-
-def _paper_values(paper: StoredPaper, now: datetime) -> dict[str, Any]:
-    return {
-        "key": paper.key,
-        "arxiv_id": paper.arxiv_id,
-        "version": paper.version,
-        "title": paper.title,
-        "authors": _json_list(paper.authors),
-        "abstract": paper.abstract,
-        "categories": _json_list(paper.categories),
-        "core_source": str(paper.core_source),
-        "announced": date_to_db(paper.announced),
-        "submitted": to_db(paper.submitted),
-        "updated": to_db(paper.updated),
-        "abs_url": paper.abs_url,
-        "pdf_url": paper.pdf_url,
-        "hf_url": paper.hf_url,
-        "code_url": paper.code_url,
-        "project_url": paper.project_url,
-        "doi": paper.doi,
-        "journal_ref": paper.journal_ref,
-        "comment": paper.comment,
-        "hf_upvotes": paper.hf_upvotes,
-        "hf_ai_summary": paper.hf_ai_summary,
-        "hf_ai_keywords": _json_list(paper.hf_ai_keywords),
-        "github_repo": paper.github_repo,
-        "github_stars": paper.github_stars,
-        "hf_comments": paper.hf_comments,
-        "hf_date": date_to_db(paper.hf_date),
-        "first_seen": to_db(paper.first_seen or now),
-        "last_changed": to_db(now),
-        "primary_category": paper.primary_category,
-    }
-
 
 @dataclass(slots=True)
 class FeedState:
@@ -195,7 +117,7 @@ class SearchHit:
     matched_all: bool  # False: found by the forgiving any-word reading
 
 
-class Store:
+class Store(DigestStoreMixin):
     """paperbot's repository. Open once, share everywhere, close at shutdown."""
 
     def __init__(self, path: Path | str, *, busy_timeout_ms: int = 5000, clock: Clock = utcnow):
@@ -417,9 +339,9 @@ class Store:
 
     async def _rows_by_key(self, db: aiosqlite.Connection, keys: Sequence[str]) -> list[Any]:
         rows: list[Any] = []
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start:start + _CHUNK]
-            sql = f"{_SELECT_PAPER} WHERE p.key IN ({','.join('?' * len(chunk))})"
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start:start + CHUNK]
+            sql = f"{SELECT_PAPER} WHERE p.key IN ({','.join('?' * len(chunk))})"
             async with db.execute(sql, chunk) as cursor:
                 rows.extend(await cursor.fetchall())
         return rows
@@ -439,15 +361,15 @@ class Store:
         plan = await asyncio.to_thread(_plan_batch, parsed.papers, rows, at)
 
         if plan.new:
-            cols = [c for c in _WRITE_COLUMNS if c != "id"] + ["first_seen", "primary_category"]
+            cols = [c for c in WRITE_COLUMNS if c != "id"] + ["first_seen", "primary_category"]
             await db.executemany(
                 f"INSERT INTO papers ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})",
                 plan.new_rows,
             )
             new_keys = [m.paper.key for m in plan.new]
             ids: dict[str, int] = {}
-            for start in range(0, len(new_keys), _CHUNK):
-                chunk = new_keys[start:start + _CHUNK]
+            for start in range(0, len(new_keys), CHUNK):
+                chunk = new_keys[start:start + CHUNK]
                 marks = ",".join("?" * len(chunk))
                 async with db.execute(f"SELECT key, id FROM papers WHERE key IN ({marks})", chunk) as cur:
                     ids.update(dict(await cur.fetchall()))
@@ -470,7 +392,7 @@ class Store:
                 " VALUES ('delete', ?, ?, ?, ?)",
                 plan.fts_deletes,
             )
-            assignments = ", ".join(f"{c} = :{c}" for c in _WRITE_COLUMNS if c != "key")
+            assignments = ", ".join(f"{c} = :{c}" for c in WRITE_COLUMNS if c != "key")
             await db.executemany(
                 f"UPDATE papers SET {assignments}, primary_category = :primary_category WHERE id = :id",
                 plan.changed_rows,
@@ -528,15 +450,15 @@ class Store:
     # ------------------------------------------------------------------ papers: reads
 
     async def get_paper(self, key: str) -> StoredPaper | None:
-        row = await self._fetchone(f"{_SELECT_PAPER} WHERE p.key = ?", (key,))
+        row = await self._fetchone(f"{SELECT_PAPER} WHERE p.key = ?", (key,))
         return paper_from_row(row) if row else None
 
     async def get_papers(self, keys: Sequence[str]) -> dict[str, StoredPaper]:
         found: dict[str, StoredPaper] = {}
-        for start in range(0, len(keys), _CHUNK):
-            chunk = list(keys[start:start + _CHUNK])
+        for start in range(0, len(keys), CHUNK):
+            chunk = list(keys[start:start + CHUNK])
             rows = await self._fetchall(
-                f"{_SELECT_PAPER} WHERE p.key IN ({','.join('?' * len(chunk))})", chunk
+                f"{SELECT_PAPER} WHERE p.key IN ({','.join('?' * len(chunk))})", chunk
             )
             found.update({p.key: p for p in map(paper_from_row, rows)})
         return found
@@ -572,7 +494,7 @@ class Store:
 
         Each paper appears once (its first sighting that day); new before cross.
         """
-        cat_clause, cat_params = _category_clause(categories)
+        cat_clause, cat_params = category_clause(categories)
         types = ("new", "cross", "replace", "replace-cross") if include_replacements else ("new", "cross")
         type_marks = ",".join("?" * len(types))
         # Walks the (announced, announce_type) index from the newest day; stops at the first match.
@@ -586,7 +508,7 @@ class Store:
         if day is None:
             return None, []
         rows = await self._fetchall(
-            f"{_SELECT_PAPER.replace('SELECT ', 'SELECT s.announce_type, MIN(s.id) AS first, ', 1)}"
+            f"{SELECT_PAPER.replace('SELECT ', 'SELECT s.announce_type, MIN(s.id) AS first, ', 1)}"
             " JOIN sightings s ON s.paper_id = p.id"
             f" WHERE s.announced = ? AND s.announce_type IN ({type_marks}){cat_clause}"
             " GROUP BY p.id"
@@ -603,7 +525,7 @@ class Store:
         if day is None:
             return None, []
         rows = await self._fetchall(
-            f"{_SELECT_PAPER} WHERE p.hf_date = ? ORDER BY p.hf_upvotes DESC, p.id LIMIT ?",
+            f"{SELECT_PAPER} WHERE p.hf_date = ? ORDER BY p.hf_upvotes DESC, p.id LIMIT ?",
             (date_to_db(day), limit),
         )
         return day, [paper_from_row(r) for r in rows]
@@ -632,7 +554,7 @@ class Store:
                 exclude = f" AND p.id NOT IN ({','.join('?' * len(seen))})"
                 params += list(seen)
             sql = (
-                f"{_SELECT_PAPER.replace('SELECT ', 'SELECT bm25(papers_fts, 10.0, 3.0, 1.0) AS rank, ', 1)}"
+                f"{SELECT_PAPER.replace('SELECT ', 'SELECT bm25(papers_fts, 10.0, 3.0, 1.0) AS rank, ', 1)}"
                 " JOIN papers_fts ON papers_fts.rowid = p.id"
                 f" WHERE papers_fts MATCH ?{filters_sql}{exclude}"
                 " ORDER BY rank, p.announced DESC LIMIT ?"
@@ -652,7 +574,7 @@ class Store:
             # Filters only: newest first.
             remaining = limit - len(hits)
             sql = (
-                f"{_SELECT_PAPER} WHERE 1 = 1{filters_sql}"
+                f"{SELECT_PAPER} WHERE 1 = 1{filters_sql}"
                 " ORDER BY p.announced DESC, p.id DESC LIMIT ?"
             )
             for row in await self._fetchall(sql, [*filter_params, remaining]):
@@ -660,30 +582,9 @@ class Store:
         return hits[:limit]
 
 
-def _category_clause(categories: Sequence[str]) -> tuple[str, list[Any]]:
-    """SQL restricting `p` to papers in any of the categories ('cs' = every cs.* category)."""
-    if not categories:
-        return "", []
-    parts: list[str] = []
-    params: list[Any] = []
-    for category in categories:
-        if "." in category:
-            parts.append("c.category = ?")
-            params.append(category)
-        else:
-            # An archive: 'cs' covers 'cs.AI', 'cs.LG'... and an unsplit archive such as 'hep-th'.
-            parts.append("(c.category = ? OR (c.category >= ? AND c.category < ?))")
-            params += [category, category + ".", category + "/"]
-    clause = (
-        " AND EXISTS (SELECT 1 FROM paper_categories c WHERE c.paper_id = p.id AND ("
-        + " OR ".join(parts) + "))"
-    )
-    return clause, params
-
-
 def _filter_clause(query: SearchQuery) -> tuple[str, list[Any]]:
     filters = query.filters
-    sql, params = _category_clause(filters.categories)
+    sql, params = category_clause(filters.categories)
     if filters.since:
         sql += " AND p.announced >= ?"
         params.append(filters.since.isoformat())
@@ -726,7 +627,7 @@ def _plan_batch(papers: Sequence[PaperRecord], rows: Sequence[Any], at: datetime
     changed = [m for m in merges.values() if not m.is_new and m.changed]
     changed_rows = []
     for m in changed:
-        values = _paper_values(m.paper, at)
+        values = paper_values(m.paper, at)
         values["id"] = m.paper.id
         changed_rows.append(values)
     stamp = to_db(at)
@@ -734,7 +635,7 @@ def _plan_batch(papers: Sequence[PaperRecord], rows: Sequence[Any], at: datetime
         records=records,
         merges=merges,
         new=new,
-        new_rows=[_paper_values(m.paper, at) for m in new],
+        new_rows=[paper_values(m.paper, at) for m in new],
         changed=changed,
         changed_rows=changed_rows,
         fts_deletes=[(m.paper.id, *indexed[m.paper.key]) for m in changed if m.reindex],
