@@ -28,6 +28,7 @@ from discord.ext import commands
 
 import cogs
 from bot.config import Settings
+from bot.digest.service import DigestService
 from bot.errors import explain_for_user
 from bot.fetch import Fetcher
 from bot.ingest import Ingestor
@@ -73,6 +74,7 @@ class PaperBotMixin:
     fetcher: Fetcher
     ingestor: Ingestor
     scheduler: AsyncIOScheduler
+    digests: DigestService
     pacer: RequestPacer
     clock: Clock
     started_at: datetime
@@ -117,6 +119,7 @@ class PaperBotMixin:
                 next_run_time=datetime.now().astimezone() + timedelta(seconds=5),
             )
             self.scheduler.start()
+            self.digests = DigestService(self)
         bot.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         for extension in self.extensions_to_load:
             await bot.load_extension(extension)

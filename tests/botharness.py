@@ -78,8 +78,8 @@ class World:
         self.settings = bot_settings(self.fake, self.tmp_path, feeds=self.feed_config, **self.sections)
         return self.settings
 
-    def serve_feed(self, path: str, **options: Any) -> str:
-        url = self.feeds.serve(path, **options)
+    def serve_feed(self, path: str, body: bytes | str | None = None, **options: Any) -> str:
+        url = self.feeds.serve(path, body, **options)
         self.feed_config.append({"url": url})
         self.rebuild_settings()
         return url
