@@ -35,6 +35,7 @@ from bot.ingest import Ingestor
 from bot.pacer import RequestPacer
 from bot.store import Store
 from bot.timeutil import Clock, utcnow
+from bot.views import MoreButton, SaveButton
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ class PaperBotMixin:
             self.scheduler.start()
             self.digests = DigestService(self)
         bot.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+        # Persistent buttons on any message the bot ever posted, across restarts.
+        bot.add_dynamic_items(SaveButton, MoreButton)
         for extension in self.extensions_to_load:
             await bot.load_extension(extension)
         log.info("loaded %d extensions: %s", len(self.extensions_to_load),

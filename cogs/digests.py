@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 from typing import Literal
 
@@ -12,7 +11,7 @@ from discord.ext import commands
 
 from bot.app import PaperBot
 from bot.digest.model import DigestConfig, EmptyDays, RunStatus, parse_post_time, parse_timezone
-from bot.digest.render import MORE_PAGE, embed_length, more_custom_id, more_page
+from bot.digest.render import embed_length
 from bot.digest.service import DigestService, missing_permissions
 from bot.errors import UserFacingError, permission_name
 from bot.present import escape_markdown
@@ -24,41 +23,6 @@ COMMON_ZONES = [
     "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata", "Asia/Shanghai", "Asia/Tokyo",
     "Asia/Singapore", "Australia/Sydney",
 ]
-
-
-class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:more:(?P<run>\d+):(?P<offset>\d+)"):
-    """'Show more' under a digest, and 'Next' on the ephemeral pages it opens. Persistent:
-    works after restarts, because everything it needs is in its custom_id and the database."""
-
-    def __init__(self, run_id: int, offset: int, label: str = "Show more"):
-        super().__init__(discord.ui.Button(label=label, custom_id=more_custom_id(run_id, offset),
-                                           style=discord.ButtonStyle.secondary, emoji="📜"))
-        self.run_id = run_id
-        self.offset = offset
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> MoreButton:
-        return cls(int(match["run"]), int(match["offset"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        bot: PaperBot = interaction.client  # type: ignore[assignment]
-        run = await bot.store.get_run(self.run_id)
-        if run is None or run.plan is None or not run.plan.extra_keys:
-            await interaction.response.send_message("That digest is no longer stored.", ephemeral=True)
-            return
-        keys = run.plan.extra_keys
-        page_keys = keys[self.offset:self.offset + MORE_PAGE]
-        papers = await bot.store.papers_by_keys_in_order(page_keys)
-        embed = discord.Embed.from_dict(more_page(papers, offset=self.offset, total=len(keys)))
-        view = discord.ui.View(timeout=None)
-        if self.offset + MORE_PAGE < len(keys):
-            view.add_item(MoreButton(self.run_id, self.offset + MORE_PAGE, label="Next"))
-        if self.offset == 0 or interaction.message is None or not interaction.message.flags.ephemeral:
-            await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
-        else:
-            await interaction.response.edit_message(embed=embed, view=view)
 
 
 def _config_line(config: DigestConfig, service: DigestService) -> str:
@@ -95,11 +59,9 @@ class Digests(commands.GroupCog, group_name="digest", group_description="Schedul
         return self.bot.digests
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(MoreButton)
         self.bot.status_providers.append(self.status_lines)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(MoreButton)
         if self.status_lines in self.bot.status_providers:
             self.bot.status_providers.remove(self.status_lines)
 

@@ -149,8 +149,8 @@ def paper_embed(
 
 
 def paper_buttons(paper: StoredPaper) -> list[Button]:
-    """Link buttons: PDF, Hugging Face page, code (the abstract page is the title's link)."""
-    buttons = []
+    """🔖 Save (persistent), then links: PDF, Hugging Face page, code (the title links the abstract)."""
+    buttons = [Button("Save", custom_id=f"pb:save:{paper.key}", emoji="🔖")]
     if paper.pdf_url:
         buttons.append(Button("PDF", url=paper.pdf_url, emoji="📄"))
     if paper.hf_url:

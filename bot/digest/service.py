@@ -27,7 +27,6 @@ import discord
 from apscheduler.triggers.date import DateTrigger
 
 from bot.digest.model import (
-    Button,
     DigestConfig,
     DigestPlan,
     DigestRun,
@@ -47,6 +46,7 @@ from bot.models import AnnounceType, FeedKind
 from bot.search import parse_query
 from bot.store import FeedState
 from bot.taxonomy import categories_of_rss_url, rss_url
+from bot.views import build_view
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
@@ -88,19 +88,6 @@ def missing_permissions(channel: discord.abc.GuildChannel) -> list[str]:
     me = channel.guild.me
     perms = channel.permissions_for(me)
     return [name for name in REQUIRED_PERMISSIONS if not getattr(perms, name)]
-
-
-def _button_view(buttons: Sequence[Button]) -> discord.ui.View | None:
-    if not buttons:
-        return None
-    view = discord.ui.View(timeout=None)
-    for spec in buttons:
-        if spec.url:
-            view.add_item(discord.ui.Button(label=spec.label, url=spec.url, emoji=spec.emoji))
-        else:
-            view.add_item(discord.ui.Button(label=spec.label, custom_id=spec.custom_id, emoji=spec.emoji,
-                                            style=discord.ButtonStyle.secondary))
-    return view
 
 
 class DigestService:
@@ -393,7 +380,7 @@ class DigestService:
     async def _send(self, channel_id: int, message: PlannedMessage, *, nonce: str) -> int:
         channel = self.bot.get_partial_messageable(channel_id)
         embeds = [discord.Embed.from_dict(e) for e in message.embeds]
-        view = _button_view(message.buttons)
+        view = build_view(message.buttons)
         for attempt in range(SEND_ATTEMPTS):
             try:
                 sent = await channel.send(
