@@ -154,6 +154,16 @@ class DiscordSettings(_Section):
         return self
 
 
+class ReaderSettings(_Section):
+    max_bookmarks_per_user: int = Field(default=2000, ge=1, le=1_000_000)
+    max_subscriptions_per_user: int = Field(default=50, ge=1, le=10_000)
+    dm_hour_utc: int | None = Field(
+        default=None, ge=0, le=23,
+        description="hour (UTC) of the daily DM; unset: right after the day's ingestion",
+    )
+    dm_max_papers: int = Field(default=20, ge=1, le=25)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -191,6 +201,7 @@ class Settings(_Section):
     arxiv: ArxivSettings = ArxivSettings()
     discord: DiscordSettings = DiscordSettings()
     digest: DigestDefaults = DigestDefaults()
+    readers: ReaderSettings = ReaderSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("feeds")

@@ -25,6 +25,7 @@ from bot.models import AnnounceType, FeedKind, PaperRecord, ParsedFeed
 from bot.search import SearchFilters, SearchQuery
 from bot.store.digests import DigestStoreMixin
 from bot.store.migrate import migrate
+from bot.store.readers import ReaderStoreMixin
 from bot.store.rows import (
     CHUNK,
     SELECT_PAPER,
@@ -117,7 +118,7 @@ class SearchHit:
     matched_all: bool  # False: found by the forgiving any-word reading
 
 
-class Store(DigestStoreMixin):
+class Store(DigestStoreMixin, ReaderStoreMixin):
     """paperbot's repository. Open once, share everywhere, close at shutdown."""
 
     def __init__(self, path: Path | str, *, busy_timeout_ms: int = 5000, clock: Clock = utcnow):
