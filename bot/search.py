@@ -44,11 +44,14 @@ _CATEGORY_FIELDS = {"cat", "category"}
 
 
 def fts_tokens(text: str) -> list[str]:
-    """Split like SQLite's unicode61 tokenizer: runs of letters, marks and digits, lower-cased."""
+    """Split like SQLite's unicode61 tokenizer: runs of letters, digits (and private-use
+    characters), lower-cased; everything else, combining marks included, separates. The text
+    is NFC-normalized first, as the stored papers are, so a decomposed 'ö' stays one letter."""
     tokens: list[str] = []
     current: list[str] = []
-    for char in text:
-        if unicodedata.category(char)[0] in "LNM" or unicodedata.category(char) == "Co":
+    for char in unicodedata.normalize("NFC", text):
+        category = unicodedata.category(char)
+        if category[0] in "LN" or category == "Co":
             current.append(char)
         elif current:
             tokens.append("".join(current).lower())
@@ -117,7 +120,7 @@ class SearchQuery:
         if not parts:
             return None
         expr = parts[0] if len(parts) == 1 else " AND ".join(f"({p})" for p in parts)
-        if self.excluded and core:
+        if self.excluded:
             expr = f"({expr}) NOT ({' OR '.join(t.fts() for t in self.excluded)})"
         return expr
 
@@ -192,7 +195,10 @@ def parse_query(
             categories.append(normalized)
         elif value:
             notes.append(f"{value!r} is not an arXiv category; ignored")
-    authors = [author.strip()] if author and author.strip() else []
+    author_filter = " ".join(author.split()) if author else None
+    if author_filter is not None and not fts_tokens(author_filter):
+        notes.append(f"{author_filter[:40]!r} has no letters or digits to match an author; ignored")
+        author_filter = None
 
     groups: list[list[Term]] = [[]]
     excluded: list[Term] = []
@@ -214,10 +220,6 @@ def parse_query(
                 categories.append(normalized)
             else:
                 notes.append(f"{raw!r} is not an arXiv category; ignored")
-            continue
-        if field_name in _FIELD_ALIASES and _FIELD_ALIASES[field_name] == "authors" and not negated:
-            if fts_tokens(raw):
-                authors.append(raw)
             continue
         column = _FIELD_ALIASES.get(field_name)
         if field_name and column is None:
@@ -253,7 +255,7 @@ def parse_query(
     if dropped:
         notes.append(f"only the first {MAX_TERMS} words were searched")
     clean_groups = tuple(tuple(g) for g in groups if g)
-    if excluded and not clean_groups:
+    if excluded and not clean_groups and author_filter is None:
         notes.append("a query of only excluded words matches nothing to exclude from; ignored them")
         excluded = []
 
@@ -268,7 +270,7 @@ def parse_query(
         arxiv_ids=tuple(dict.fromkeys(arxiv_ids)),
         filters=SearchFilters(
             categories=tuple(dict.fromkeys(categories)),
-            author=" ".join(authors) if authors else None,
+            author=author_filter,
             since=since,
             has_code=has_code,
         ),

@@ -75,7 +75,7 @@ def test_quoted_phrase_stays_a_phrase_and_hyphenated_words_become_one() -> None:
 
 def test_fields_exclusions_prefix_and_or() -> None:
     query = parse_query("title:diffusion transform* -survey author:Hinton cat:cs.lg OR gan")
-    assert query.filters.author == "Hinton"
+    assert query.filters.author is None  # an author: word is a term in the authors column
     assert query.filters.categories == ("cs.LG",)
     assert [t.display() for t in query.excluded] == ["-survey"]
     expression = query.match_all()
@@ -120,3 +120,22 @@ def test_tokenizer_matches_unicode61_on_letters_and_digits() -> None:
 
 def test_category_lookalike_words_are_noticed_for_a_hint() -> None:
     assert parse_query("cs.CV segmentation").category_like_words == ("cs.CV",)
+
+
+def test_several_author_words_are_each_their_own_phrase() -> None:
+    query = parse_query('author:wang author:"Li Na" -survey')
+    expression = query.match_all()
+    assert expression == '(authors : "wang" AND authors : "li na") NOT ("survey")'
+    _fts_accepts(expression or "")
+
+
+def test_an_author_option_without_letters_is_ignored_with_a_note() -> None:
+    query = parse_query("", author="!!!")
+    assert query.filters.author is None
+    assert query.is_empty
+    assert any("no letters" in note for note in query.notes)
+
+
+def test_a_lone_combining_mark_separates_like_sqlite() -> None:
+    assert fts_tokens("learning \u0301") == ["learning"]
+    assert fts_tokens("Lo\u0308we") == ["löwe"]  # decomposed input is composed first
