@@ -15,13 +15,14 @@ import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import discord
 import yarl
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from discord import app_commands
 from discord.ext import commands
@@ -32,6 +33,7 @@ from bot.digest.service import DigestService
 from bot.errors import explain_for_user
 from bot.fetch import Fetcher
 from bot.ingest import Ingestor
+from bot.notify import ReaderService
 from bot.pacer import RequestPacer
 from bot.store import Store
 from bot.timeutil import Clock, utcnow
@@ -76,6 +78,7 @@ class PaperBotMixin:
     ingestor: Ingestor
     scheduler: AsyncIOScheduler
     digests: DigestService
+    readers: ReaderService
     pacer: RequestPacer
     clock: Clock
     started_at: datetime
@@ -121,6 +124,13 @@ class PaperBotMixin:
             )
             self.scheduler.start()
             self.digests = DigestService(self)
+            self.readers = ReaderService(self)
+            self.ingestor.on_new_papers(self.readers.match_new_papers)
+            if self.settings.readers.dm_hour_utc is not None:
+                self.scheduler.add_job(
+                    self.run_job, CronTrigger(hour=self.settings.readers.dm_hour_utc, timezone=UTC),
+                    args=["daily-dms", self.readers.deliver_all], id="daily-dms",
+                )
         bot.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         # Persistent buttons on any message the bot ever posted, across restarts.
         bot.add_dynamic_items(SaveButton, MoreButton)
@@ -173,8 +183,9 @@ class PaperBotMixin:
         except Exception:
             log.exception("scheduled job %s failed", name)
 
-    async def poll_feeds(self) -> None:
-        outcomes = await self.ingestor.poll_all()
+    async def poll_feeds(self, *, force: bool = False) -> None:
+        outcomes = await self.ingestor.poll_all(force=force)
+        await self.readers.after_ingest()
         failed = [o for o in outcomes if o.status == "failed"]
         if failed:
             log.warning("feeds failing this round: %s",
@@ -207,6 +218,18 @@ class PaperBotMixin:
                 await interaction.response.send_message(message, ephemeral=True)
         except discord.HTTPException:
             log.warning("could not tell user %s about an error", interaction.user.id, exc_info=True)
+
+    async def on_app_command_completion(
+        self, interaction: discord.Interaction, command: app_commands.Command | app_commands.ContextMenu
+    ) -> None:
+        """A user whose DMs were found closed hears about it the next time they use a command."""
+        readers = getattr(self, "readers", None)
+        if readers is None:
+            return
+        note = await readers.note_for_user(interaction.user.id)
+        if note is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.followup.send(note, ephemeral=True)
 
     async def on_error(self, event_method: str, /, *args: object, **kwargs: object) -> None:
         log.exception("unhandled error in event %s", event_method)

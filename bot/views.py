@@ -38,6 +38,10 @@ async def save_for_user(bot: PaperBot, user_id: int, paper_key: str, *, source: 
         user_id, paper_key, source=source, guild_id=guild_id, now=bot.clock(),
         limit=bot.settings.readers.max_bookmarks_per_user,
     )
+    return bookmark_result_text(bot, result, paper_key)
+
+
+def bookmark_result_text(bot: PaperBot, result: str, paper_key: str) -> str:
     if result == "added":
         return f"🔖 Saved `{paper_key}` to your bookmarks (`/bookmarks list`)."
     if result == "exists":

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.digest.model import (
     BOOKMARK_EMOJI,
+    SUBSCRIBE_EMOJI,
     Button,
     DigestConfig,
     DigestPlan,
@@ -198,6 +199,36 @@ def empty_day_line(config: DigestConfig, run_date: date, problems: Sequence[Sour
     return f"📭 No new papers in {escape_markdown(config.label)} today ({why})."
 
 
+@dataclass(frozen=True, slots=True)
+class TopicGroup:
+    """A server topic and the digest's papers that match it."""
+
+    topic_id: int
+    name: str
+    keys: frozenset[str]
+
+
+def group_by_topic(
+    shown: Sequence[DigestEntry], topics: Sequence[TopicGroup]
+) -> list[tuple[TopicGroup | None, list[DigestEntry]]]:
+    """Papers under their first matching topic (topics in order of their best paper), then the rest."""
+    placed: set[str] = set()
+    groups: list[tuple[TopicGroup | None, list[DigestEntry]]] = []
+    order = sorted(
+        (t for t in topics if any(e.paper.key in t.keys for e in shown)),
+        key=lambda t: min(i for i, e in enumerate(shown) if e.paper.key in t.keys),
+    )
+    for topic in order:
+        members = [e for e in shown if e.paper.key in topic.keys and e.paper.key not in placed]
+        if members:
+            groups.append((topic, members))
+            placed.update(e.paper.key for e in members)
+    rest = [e for e in shown if e.paper.key not in placed]
+    if rest:
+        groups.append((None, rest))
+    return groups
+
+
 def build_plan(
     config: DigestConfig,
     *,
@@ -206,12 +237,16 @@ def build_plan(
     ranked: Sequence[DigestEntry],
     day: date | None,
     problems: Sequence[SourceProblem] = (),
+    topics: Sequence[TopicGroup] = (),
 ) -> DigestPlan:
-    """The messages of one digest, in posting order. `ranked` is every selected paper, best first."""
+    """The messages of one digest, in posting order. `ranked` is every selected paper, best first;
+    papers matching the server's topics are grouped under a header per topic (🔔 subscribes)."""
     digest_id = config.id or 0
-    shown = list(ranked[: config.max_papers])
     extra = [e.paper.key for e in ranked[config.max_papers:]]
     day = day or run_date
+    groups = group_by_topic(list(ranked[: config.max_papers]), topics)
+    with_headers = any(topic is not None for topic, _ in groups)
+    shown = [e for _, members in groups for e in members]
 
     if not shown:
         line = empty_day_line(config, run_date, problems)
@@ -223,18 +258,18 @@ def build_plan(
             ))
         return DigestPlan(day=day, messages=messages, thread_name=None, paper_count=0)
 
-    total = len(shown) + 1 + (1 if extra else 0)
+    headers = len(groups) if with_headers else 0
+    total = len(shown) + headers + 1 + (1 if extra else 0)
     title_lines = []
     for number, entry in enumerate(shown[:OVERVIEW_TITLES], 1):
         upvotes = f" ▲{entry.paper.hf_upvotes}" if entry.paper.hf_upvotes is not None else ""
         label = trim(entry.paper.title, 120)
         title_lines.append(f"{number}. {md_link(label, entry.paper.abs_url or entry.paper.hf_url)}{upvotes}")
-    where = "in the thread below" if len(shown) > 0 else ""
-    description = [
-        f"{_counts_line(ranked)} · the top {len(shown)} {where}".rstrip(),
-        "",
-        *title_lines,
-    ]
+    description = [f"{_counts_line(ranked)} · the top {len(shown)} in the thread below", ""]
+    if with_headers:
+        named = [f"**{escape_markdown(t.name)}** ({len(m)})" for t, m in groups if t is not None]
+        description += ["Topics: " + " · ".join(named), ""]
+    description += title_lines
     if len(shown) > OVERVIEW_TITLES:
         description.append(f"…and {len(shown) - OVERVIEW_TITLES} more in the thread")
     if extra:
@@ -250,17 +285,33 @@ def build_plan(
                                "value": _fit_lines(_problem_lines(problems), FIELD_VALUE), "inline": False}]
     messages = [PlannedMessage(seq=0, kind="overview", target="channel", embeds=[overview],
                                marker=marker(digest_id, run_date, 1, total))]
-    for number, entry in enumerate(shown, 1):
-        seq = number
-        mark = marker(digest_id, run_date, seq + 1, total)
-        messages.append(PlannedMessage(
-            seq=seq, kind="paper", target="thread",
-            embeds=[paper_embed(entry.paper, entry.announce_type, footer=mark, number=number)],
-            buttons=paper_buttons(entry.paper), paper_key=entry.paper.key,
-            reaction=BOOKMARK_EMOJI, marker=mark,
-        ))
+    number = 0
+    for topic, members in groups:
+        if with_headers:
+            seq = len(messages)
+            mark = marker(digest_id, run_date, seq + 1, total)
+            if topic is not None:
+                count = f"{len(members)} {'paper' if len(members) == 1 else 'papers'}"
+                content = (f"📌 **{escape_markdown(topic.name)}** · {count}\n"
+                           f"React {SUBSCRIBE_EMOJI} to get this topic's new papers by DM.\n-# {mark}")
+                messages.append(PlannedMessage(seq=seq, kind="topic", target="thread", content=content,
+                                               topic_id=topic.topic_id, reaction=SUBSCRIBE_EMOJI,
+                                               marker=mark))
+            else:
+                messages.append(PlannedMessage(seq=seq, kind="notice", target="thread",
+                                               content=f"**Other papers**\n-# {mark}", marker=mark))
+        for entry in members:
+            number += 1
+            seq = len(messages)
+            mark = marker(digest_id, run_date, seq + 1, total)
+            messages.append(PlannedMessage(
+                seq=seq, kind="paper", target="thread",
+                embeds=[paper_embed(entry.paper, entry.announce_type, footer=mark, number=number)],
+                buttons=paper_buttons(entry.paper), paper_key=entry.paper.key,
+                reaction=BOOKMARK_EMOJI, marker=mark,
+            ))
     if extra:
-        seq = len(shown) + 1
+        seq = len(messages)
         mark = marker(digest_id, run_date, seq + 1, total)
         messages.append(PlannedMessage(
             seq=seq, kind="more", target="thread",

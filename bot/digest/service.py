@@ -33,7 +33,7 @@ from bot.digest.model import (
     PlannedMessage,
     RunStatus,
 )
-from bot.digest.render import SourceProblem, build_plan, limit_problems
+from bot.digest.render import SourceProblem, TopicGroup, build_plan, limit_problems
 from bot.digest.schedule import (
     missed_run_date,
     next_fire_after,
@@ -211,7 +211,9 @@ class DigestService:
             query = parse_query(config.filter_query)
             keep = await self.store.papers_matching(query, [e.paper.id or 0 for e in entries])
             entries = [e for e in entries if e.paper.id in keep]
-        ranked = rank_entries(entries, await self.topic_hits(config, entries))
+        topics = await self.topic_groups(config, entries)
+        hits = {e.paper.key: sum(e.paper.key in t.keys for t in topics) for e in entries}
+        ranked = rank_entries(entries, hits)
         arxiv_days = [c.announced for c in candidates if c.announce_type is not None]
         day = max(arxiv_days) if arxiv_days else (max((c.announced for c in candidates), default=None))
         problems = [
@@ -219,16 +221,22 @@ class DigestService:
             for feed in feeds if feed.failing
         ]
         plan = build_plan(config, run_id=run_id, run_date=run_date, ranked=ranked, day=day,
-                          problems=problems)
+                          problems=problems, topics=topics)
         for message in plan.messages:
             problems_found = limit_problems(message.content, message.embeds, message.buttons)
             if problems_found:  # a renderer bug: never send what Discord would refuse
                 raise AssertionError(f"digest message {message.seq} breaks limits: {problems_found}")
         return plan, up_to
 
-    async def topic_hits(self, config: DigestConfig, entries: Sequence[DigestEntry]) -> dict[str, int]:
-        """How many of the server's topics each paper matches (used in ranking)."""
-        return {}
+    async def topic_groups(self, config: DigestConfig, entries: Sequence[DigestEntry]) -> list[TopicGroup]:
+        """The server's topics, each with the digest's papers it matches (same engine as /search)."""
+        groups = []
+        ids = [e.paper.id or 0 for e in entries]
+        key_of = {e.paper.id: e.paper.key for e in entries}
+        for topic in await self.store.list_topics(config.guild_id):
+            matched = await self.store.papers_matching(parse_query(topic.query), ids) if ids else set()
+            groups.append(TopicGroup(topic.id, topic.name, frozenset(key_of[i] for i in matched)))
+        return groups
 
     # ------------------------------------------------------------------ running
 

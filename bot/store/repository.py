@@ -464,6 +464,17 @@ class Store(DigestStoreMixin, ReaderStoreMixin):
             found.update({p.key: p for p in map(paper_from_row, rows)})
         return found
 
+    async def papers_by_ids(self, ids: Sequence[int]) -> list[StoredPaper]:
+        """Papers by row id, in the order given (missing ids skipped)."""
+        found: dict[int, StoredPaper] = {}
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(ids[start:start + CHUNK])
+            rows = await self._fetchall(
+                f"{SELECT_PAPER} WHERE p.id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.update({p.id or 0: p for p in map(paper_from_row, rows)})
+        return [found[i] for i in ids if i in found]
+
     async def paper_updates(self, key: str) -> list[tuple[str, str | None, str | None]]:
         rows = await self._fetchall(
             "SELECT u.kind, u.old_value, u.new_value FROM paper_updates u"

@@ -1,0 +1,154 @@
+"""Subscriptions at work: match newly ingested papers, then one DM per user per day.
+
+New papers are matched against every subscription when a feed batch brings
+them (the matcher runs in a worker thread). Matches, and updates to bookmarked
+papers (new version, DOI, journal reference), wait in a queue; each user gets
+at most one DM a day listing them, right after the day's ingestion or at a set
+hour. What was sent is recorded, so no paper reaches a user twice. A user whose
+DMs are closed is not retried every day: the bot notes it and tells them the
+next time they use a command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.digest.model import Button
+from bot.errors import CANNOT_DM, discord_code
+from bot.match import PaperText, Subscription, match
+from bot.present import escape_markdown, md_link, short_authors, text_length, trim
+from bot.store.readers import QueuedMatch, QueuedUpdate
+from bot.views import build_view, save_custom_id
+
+if TYPE_CHECKING:
+    from bot.app import PaperBot
+
+log = logging.getLogger(__name__)
+
+_UPDATE_WORDS = {"version": "new version", "doi": "DOI", "journal_ref": "published"}
+
+
+def render_daily_dm(
+    matches: Sequence[QueuedMatch], updates: Sequence[QueuedUpdate], *, day: date, max_papers: int
+) -> tuple[dict[str, Any], list[Button]]:
+    """The day's DM: numbered matches with links (a 🔖 button each), then bookmark updates."""
+    shown = list(matches[:max_papers])
+    lines = []
+    for number, item in enumerate(shown, 1):
+        paper = item.paper
+        why = f" · matched `{trim(item.subscription, 60).replace('`', '')}`" if item.subscription else ""
+        lines.append(f"**{number}.** {md_link(trim(paper.title, 150), paper.abs_url or paper.hf_url)}\n"
+                     f"{escape_markdown(short_authors(paper.authors, max_names=2))}{why}")
+    description = ""
+    for line in lines:
+        candidate = f"{description}\n\n{line}" if description else line
+        if text_length(candidate) > 3800:
+            break
+        description = candidate
+    if len(matches) > len(shown):
+        description += f"\n\n…and {len(matches) - len(shown)} more matches today."
+    embed: dict[str, Any] = {
+        "title": f"📬 Your papers · {day.day} {day:%B %Y}",
+        "description": description or "No new matches today, but your bookmarks changed:",
+        "color": 0x5865F2,
+        "fields": [],
+    }
+    if updates:
+        update_lines = []
+        for update in updates[:15]:
+            what = _UPDATE_WORDS.get(update.kind, update.kind)
+            change = f"{update.old} → {update.new}" if update.old else (update.new or "")
+            update_lines.append(f"{md_link(trim(update.paper.title, 90), update.paper.abs_url)}: "
+                                f"{what} {escape_markdown(trim(change, 80))}")
+        value = ""
+        for line in update_lines:
+            candidate = f"{value}\n{line}" if value else line
+            if text_length(candidate) > 1024:
+                break
+            value = candidate
+        embed["fields"].append({"name": "Updates to your bookmarks", "value": value, "inline": False})
+    embed["footer"] = {"text": "🔖 saves a paper to /bookmarks · /subscriptions to change what you get"}
+    buttons = [Button(f"{n}", custom_id=save_custom_id(item.paper.key), emoji="🔖")
+               for n, item in enumerate(shown[:20], 1)]
+    return embed, buttons
+
+
+class ReaderService:
+    def __init__(self, bot: PaperBot):
+        self.bot = bot
+        self.store = bot.store
+        self.settings = bot.settings
+        self._deliver_lock = asyncio.Lock()
+
+    async def match_new_papers(self, paper_ids: list[int]) -> int:
+        """Queue every subscription's matches among freshly ingested papers. Returns rows queued."""
+        subscriptions = await self.store.all_subscriptions()
+        if not subscriptions or not paper_ids:
+            return 0
+        papers = await self.store.papers_by_ids(paper_ids)
+        texts = [PaperText.from_stored(p) for p in papers]
+        specs = [Subscription(s.id, s.match_kind, s.match_value) for s in subscriptions]
+        found = await asyncio.to_thread(match, specs, texts)
+        owner = {s.id: s.user_id for s in subscriptions}
+        rows = [(owner[sub_id], paper_id, sub_id) for sub_id, ids in found.items() for paper_id in ids]
+        queued = await self.store.queue_matches(rows, now=self.bot.clock())
+        log.info("matched %d new papers against %d subscriptions: %d queued", len(papers),
+                 len(subscriptions), queued)
+        return queued
+
+    async def after_ingest(self) -> None:
+        """After a poll round: queue bookmark updates; deliver now unless DMs have a set hour."""
+        await self.store.queue_bookmark_updates(now=self.bot.clock())
+        if self.settings.readers.dm_hour_utc is None:
+            await self.deliver_all()
+
+    async def deliver_all(self) -> dict[str, int]:
+        async with self._deliver_lock:
+            counts = {"sent": 0, "closed": 0, "skipped": 0}
+            for user_id in await self.store.users_with_queued_dms():
+                outcome = await self.deliver(user_id)
+                counts[outcome] = counts.get(outcome, 0) + 1
+            return counts
+
+    async def deliver(self, user_id: int) -> str:
+        """Send one user their DM for today, if they have not had one: sent | closed | skipped."""
+        today = self.bot.clock().date()
+        last, closed_at, _ = await self.store.dm_state(user_id)
+        if last == today or closed_at is not None:
+            return "skipped"
+        matches, updates = await self.store.queued_dm(user_id)
+        if not matches and not updates:
+            return "skipped"
+        embed, buttons = render_daily_dm(matches, updates, day=today,
+                                         max_papers=self.settings.readers.dm_max_papers)
+        try:
+            user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
+            channel = user.dm_channel or await user.create_dm()
+            await channel.send(embed=discord.Embed.from_dict(embed), view=build_view(buttons) or
+                               discord.utils.MISSING, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as error:
+            if discord_code(error) == CANNOT_DM:
+                await self.store.note_dms_closed(user_id, now=self.bot.clock())
+                log.info("user %s does not accept DMs; noted, will tell them", user_id)
+                return "closed"
+            log.warning("daily DM to %s failed (%s); will retry with the next delivery", user_id, error)
+            return "skipped"
+        sent = list(matches[: self.settings.readers.dm_max_papers])
+        await self.store.mark_dm_sent(user_id, sent, updates[:15], day=today)
+        return "sent"
+
+    async def note_for_user(self, user_id: int) -> str | None:
+        """If the user's DMs were found closed, what to tell them now (once); None otherwise."""
+        _, closed_at, told = await self.store.dm_state(user_id)
+        if closed_at is None or told:
+            return None
+        await self.store.clear_dms_closed(user_id, told=True)
+        return ("📪 I couldn't send you your daily paper matches: your DMs are closed to me. "
+                "Allow direct messages from this server's members (Privacy Settings) and I'll "
+                "deliver them with the next batch.")
