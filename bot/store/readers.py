@@ -230,22 +230,53 @@ class ReaderStoreMixin:
 
     # ------------------------------------------------------------------ the DM queue
 
-    async def queue_matches(self: Store, rows: Iterable[tuple[int, int, int]], *, now: datetime) -> int:
-        """Queue (user, paper, subscription) matches; papers already sent to the user are skipped."""
+    async def subscriptions_signature(self: Store) -> tuple[int, int, int]:
+        """Changes whenever a subscription is added or removed (to know when to recompile)."""
+        row = await self._fetchone(
+            "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(id), 0) FROM subscriptions"
+        )
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def queue_matches(
+        self: Store, rows: Iterable[tuple[int, int, int]], *, unlisted: dict[int, int] | None = None,
+        now: datetime, chunk: int = 5000,
+    ) -> int:
+        """Queue (user, paper, subscription) matches; papers already sent to the user are skipped.
+
+        Written in chunks, one transaction each, so a huge day never holds the writer for long.
+        """
         stamp = to_db(now)
-        data = [(user, paper, sub, stamp, user, paper) for user, paper, sub in rows]
-        if not data:
-            return 0
-        async with self.transaction() as db:
-            before = db.total_changes
-            await db.executemany(
-                "INSERT OR IGNORE INTO dm_queue (user_id, paper_id, reason, update_id, subscription_id,"
-                " queued_at) SELECT ?, ?, 'match', 0, ?, ?"
-                " WHERE NOT EXISTS (SELECT 1 FROM dm_sent WHERE user_id = ? AND paper_id = ?"
-                "                   AND reason = 'match')",
-                data,
-            )
-            return db.total_changes - before
+        added = 0
+        batch: list[tuple[Any, ...]] = []
+
+        async def flush() -> int:
+            async with self.transaction() as db:
+                before = db.total_changes
+                await db.executemany(
+                    "INSERT OR IGNORE INTO dm_queue (user_id, paper_id, reason, update_id, subscription_id,"
+                    " queued_at) SELECT ?, ?, 'match', 0, ?, ?"
+                    " WHERE NOT EXISTS (SELECT 1 FROM dm_sent WHERE user_id = ? AND paper_id = ?"
+                    "                   AND reason = 'match')",
+                    batch,
+                )
+                return db.total_changes - before
+
+        for user, paper, sub in rows:
+            batch.append((user, paper, sub, stamp, user, paper))
+            if len(batch) >= chunk:
+                added += await flush()
+                batch = []
+        if batch:
+            added += await flush()
+        if unlisted:
+            async with self.transaction() as db:
+                await db.executemany(
+                    "INSERT INTO dm_users (user_id, unlisted_matches) VALUES (?, ?)"
+                    " ON CONFLICT (user_id) DO UPDATE SET"
+                    " unlisted_matches = unlisted_matches + excluded.unlisted_matches",
+                    list(unlisted.items()),
+                )
+        return added
 
     async def queue_bookmark_updates(self: Store, *, now: datetime) -> int:
         """Queue, for every bookmarker, the paper updates (version, DOI, journal) not seen yet."""
@@ -276,7 +307,10 @@ class ReaderStoreMixin:
         rows = await self._fetchall("SELECT DISTINCT user_id FROM dm_queue ORDER BY user_id", write=True)
         return [r[0] for r in rows]
 
-    async def queued_dm(self: Store, user_id: int) -> tuple[list[QueuedMatch], list[QueuedUpdate]]:
+    async def queued_dm(
+        self: Store, user_id: int
+    ) -> tuple[list[QueuedMatch], list[QueuedUpdate], int]:
+        """What the user's next DM holds: matches, bookmark updates, and matches only counted."""
         match_rows = await self._fetchall(
             f"{SELECT_PAPER.replace('SELECT ', 'SELECT s.kind, s.value, ', 1)}"
             " JOIN dm_queue q ON q.paper_id = p.id"
@@ -294,7 +328,8 @@ class ReaderStoreMixin:
             (user_id,), write=True,
         )
         updates = [QueuedUpdate(paper_from_row(r[4:]), r[1], r[2], r[3], r[0]) for r in update_rows]
-        return matches, updates
+        row = await self._fetchone("SELECT unlisted_matches FROM dm_users WHERE user_id = ?", (user_id,))
+        return matches, updates, int(row[0]) if row else 0
 
     async def mark_dm_sent(
         self: Store, user_id: int, matches: Sequence[QueuedMatch], updates: Sequence[QueuedUpdate],
@@ -315,7 +350,8 @@ class ReaderStoreMixin:
             )
             await db.execute(
                 "INSERT INTO dm_users (user_id, last_dm_on) VALUES (?, ?)"
-                " ON CONFLICT (user_id) DO UPDATE SET last_dm_on = excluded.last_dm_on",
+                " ON CONFLICT (user_id) DO UPDATE SET last_dm_on = excluded.last_dm_on,"
+                " unlisted_matches = 0",
                 (user_id, day.isoformat()),
             )
 

@@ -60,7 +60,8 @@ CREATE TABLE dm_users (
     user_id          INTEGER PRIMARY KEY,
     last_dm_on       TEXT,          -- UTC date of the last daily DM
     dms_closed_at    TEXT,          -- Discord said the user does not accept DMs (50007)
-    told_closed      INTEGER NOT NULL DEFAULT 0
+    told_closed      INTEGER NOT NULL DEFAULT 0,
+    unlisted_matches INTEGER NOT NULL DEFAULT 0  -- matched beyond what a DM lists: counted only
 );
 
 -- How far the matcher has read paper_updates, so each update is queued once.

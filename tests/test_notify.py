@@ -1,0 +1,50 @@
+"""Delivery planning, pure: per-user folding of query matches, and the daily DM within limits."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from bot.digest.render import limit_problems
+from bot.match import GroupMatch
+from bot.merge import StoredPaper
+from bot.models import FeedKind
+from bot.notify import matches_per_user, render_daily_dm
+from bot.store.readers import QueuedMatch, QueuedUpdate
+
+
+def test_users_get_each_paper_once_capped_and_counted() -> None:
+    papers = list(range(100, 130))  # 30 papers in batch order
+    groups = [
+        GroupMatch((1, 2), tuple(papers)),  # a category: every paper, for subscriptions 1 and 2
+        GroupMatch((3,), (105, 101)),  # a query of user C
+        GroupMatch((4,), (129, 100)),  # another query of user A
+    ]
+    owners = {1: 10, 2: 20, 3: 30, 4: 10}
+    result = matches_per_user(groups, owners, papers, cap=5)
+    assert result[10].total == 30
+    assert [p for p, _ in result[10].listed] == [100, 101, 102, 103, 104]
+    assert result[10].listed[0][1] == 1  # found first by the category subscription
+    assert result[30].total == 2
+    assert result[30].listed == [(101, 3), (105, 3)]  # batch order, not the query's order
+    assert set(result) == {10, 20, 30}
+
+
+def _paper(n: int) -> StoredPaper:
+    return StoredPaper(key=f"2605.{n:05d}", title="T " * 300 + f"[{n}](x) @everyone", authors=["A"] * 50,
+                       core_source=FeedKind.ARXIV_RSS, abs_url=f"https://arxiv.org/abs/2605.{n:05d}")
+
+
+def test_the_daily_dm_fits_and_offers_a_save_button_per_listed_paper() -> None:
+    matches = [QueuedMatch(_paper(n), "graph neural networks " * 10) for n in range(40)]
+    updates = [QueuedUpdate(_paper(n), "version", "v1", "v2", n) for n in range(40)]
+    embed, buttons = render_daily_dm(matches, updates, day=date(2026, 5, 12), max_papers=20, unlisted=7)
+    assert limit_problems(None, [embed], buttons) == []
+    assert len(buttons) <= 20
+    listed = len(re.findall(r"^\*\*\d+\.\*\* \[", embed["description"], flags=re.MULTILINE))
+    assert 0 < listed < 20  # long titles: fewer lines fit than the cap
+    assert len(buttons) == listed  # one 🔖 per listed paper, no more
+    assert all(b.custom_id and b.custom_id.startswith("pb:save:") for b in buttons)
+    assert "more matches today" in embed["description"]
+    assert "@everyone" not in embed["description"]
+    assert "more updates" in embed["fields"][0]["value"]
