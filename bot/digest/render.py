@@ -116,7 +116,7 @@ def paper_embed(
     link = paper.abs_url or paper.hf_url
     prefix = f"{number}. " if number is not None else ""
     title = trim(prefix + escape_markdown(paper.title), EMBED_TITLE)
-    lines = [f"*{escape_markdown(short_authors(paper.authors, max_names=4))}*"]
+    lines = [f"*{escape_markdown(trim(short_authors(paper.authors, max_names=4), 300))}*"]
     if paper.hf_ai_summary:
         lines.append(f"🤗 {escape_markdown(trim(paper.hf_ai_summary, SUMMARY_CHARS))}")
     elif paper.abstract:
@@ -137,7 +137,8 @@ def paper_embed(
         fields.append({"name": "Published", "value": published, "inline": False})
     embed: dict[str, Any] = {
         "title": title,
-        "description": trim("\n\n".join(lines), EMBED_DESCRIPTION),
+        # Each part is bounded (authors 300, summary 700 before escaping): joined, far below 4,096.
+        "description": "\n\n".join(lines),
         "color": COLOUR_CROSS if announce_type == AnnounceType.CROSS else (
             COLOUR_HF if paper.hf_upvotes is not None else COLOUR_NEW),
         "fields": fields,

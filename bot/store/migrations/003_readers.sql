@@ -5,7 +5,7 @@ CREATE TABLE bookmarks (
     user_id    INTEGER NOT NULL,
     paper_id   INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
     created_at TEXT NOT NULL,
-    source     TEXT NOT NULL,       -- reaction | button | command
+    source     TEXT NOT NULL,       -- reaction | button | search | command
     guild_id   INTEGER,
     PRIMARY KEY (user_id, paper_id)
 ) WITHOUT ROWID;
