@@ -69,3 +69,13 @@ def explain_for_user(error: BaseException) -> str | None:
         return ("I can't send you direct messages: your DMs are closed. Allow DMs from server members "
                 "(Privacy Settings) and try again.")
     return None
+
+
+def require_manage_server(interaction: discord.Interaction) -> bool:
+    """Admin commands: Discord hides them from members without Manage Server, but a server's
+    admins can unhide them in the integration settings, so the bot enforces it too."""
+    if interaction.guild is None:
+        raise app_commands.NoPrivateMessage()
+    if not interaction.permissions.manage_guild:
+        raise app_commands.MissingPermissions(["manage_guild"])
+    return True

@@ -25,7 +25,7 @@ import discord
 from bot.digest.model import Button
 from bot.errors import CANNOT_DM, discord_code
 from bot.match import CompiledSubscriptions, GroupMatch, PaperText, Subscription
-from bot.present import escape_markdown, md_link, short_authors, text_length, trim
+from bot.present import escape_markdown, fit_lines, md_link, short_authors, trim
 from bot.store.readers import QueuedMatch, QueuedUpdate
 from bot.views import build_view, save_custom_id
 
@@ -49,14 +49,7 @@ def render_daily_dm(
         why = f" · matched `{trim(item.subscription, 60).replace('`', '')}`" if item.subscription else ""
         lines.append(f"**{number}.** {md_link(trim(paper.title, 150), paper.abs_url or paper.hf_url)}\n"
                      f"{escape_markdown(short_authors(paper.authors, max_names=2))}{why}")
-    description = ""
-    fitted = 0
-    for line in lines:
-        candidate = f"{description}\n\n{line}" if description else line
-        if text_length(candidate) > 3800:
-            break
-        description = candidate
-        fitted += 1
+    description, fitted = fit_lines(lines, 3800, separator="\n\n")
     shown = shown[:fitted]  # a button only for a paper the text lists
     more = len(matches) - len(shown) + unlisted
     if more > 0:
@@ -74,14 +67,7 @@ def render_daily_dm(
             change = f"{update.old} → {update.new}" if update.old else (update.new or "")
             update_lines.append(f"{md_link(trim(update.paper.title, 90), update.paper.abs_url)}: "
                                 f"{what} {escape_markdown(trim(change, 80))}")
-        value = ""
-        listed = 0
-        for line in update_lines:
-            candidate = f"{value}\n{line}" if value else line
-            if text_length(candidate) > 980:
-                break
-            value = candidate
-            listed += 1
+        value, listed = fit_lines(update_lines, 980)
         if len(updates) > listed:
             value += f"\n…and {len(updates) - listed} more updates (see /bookmarks list)"
         embed["fields"].append({"name": "Updates to your bookmarks", "value": value, "inline": False})

@@ -85,3 +85,19 @@ def short_authors(authors: Sequence[str], *, max_names: int = 3) -> str:
     if len(authors) <= max_names:
         return ", ".join(authors)
     return ", ".join(authors[:max_names]) + " et al."
+
+
+def fit_lines(lines: Sequence[str], limit: int, *, separator: str = "\n") -> tuple[str, int]:
+    """Join whole lines while they fit in `limit`; never cut a line (or a link) in half.
+
+    Returns the text and how many lines it holds, so callers can count what was left out.
+    """
+    out: list[str] = []
+    used = 0
+    for line in lines:
+        cost = text_length(line) + (text_length(separator) if out else 0)
+        if used + cost > limit:
+            break
+        out.append(line)
+        used += cost
+    return separator.join(out), len(out)

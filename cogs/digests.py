@@ -13,7 +13,7 @@ from bot.app import PaperBot
 from bot.digest.model import DigestConfig, EmptyDays, RunStatus, parse_post_time, parse_timezone
 from bot.digest.render import embed_length
 from bot.digest.service import DigestService, missing_permissions
-from bot.errors import UserFacingError, permission_name
+from bot.errors import UserFacingError, permission_name, require_manage_server
 from bot.present import escape_markdown
 from bot.search import parse_query
 from bot.taxonomy import describe, split_categories, suggest
@@ -66,13 +66,7 @@ class Digests(commands.GroupCog, group_name="digest", group_description="Schedul
             self.bot.status_providers.remove(self.status_lines)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        # Discord hides the group from members without Manage Server, but server admins can
-        # override that in the integration settings: enforce it here too.
-        if interaction.guild is None:
-            raise app_commands.NoPrivateMessage()
-        if not interaction.permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"])
-        return True
+        return require_manage_server(interaction)
 
     async def status_lines(self, guild_id: int | None, admin: bool) -> tuple[list[str], list[str]]:
         if guild_id is None:

@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import PaperBot
-from bot.errors import UserFacingError
+from bot.errors import UserFacingError, require_manage_server
 from bot.present import escape_markdown, trim
 from bot.search import parse_query
 from bot.store.readers import SubscriptionRow
@@ -43,11 +43,7 @@ class Topics(commands.GroupCog, group_name="topic", group_description="Server to
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.guild is None:
-            raise app_commands.NoPrivateMessage()
-        if not interaction.permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"])
-        return True
+        return require_manage_server(interaction)
 
     @app_commands.command(name="add", description="Add a topic: digests group matching papers under it")
     @app_commands.describe(name="A short name, e.g. Graph learning", query="A search, e.g. \"graph neural\"")

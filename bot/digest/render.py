@@ -25,7 +25,7 @@ from bot.digest.model import (
 from bot.digest.select import DigestEntry
 from bot.merge import StoredPaper
 from bot.models import AnnounceType
-from bot.present import escape_markdown, md_link, short_authors, text_length, trim
+from bot.present import escape_markdown, fit_lines, md_link, short_authors, text_length, trim
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_LIMIT = 2000
@@ -277,13 +277,13 @@ def build_plan(
         description.append(f"({len(extra)} more behind the button at the end of the thread)")
     overview: dict[str, Any] = {
         "title": trim(f"📚 {config.label} · {_day(day)}", EMBED_TITLE),
-        "description": _fit_lines(description, EMBED_DESCRIPTION),
+        "description": fit_lines(description, EMBED_DESCRIPTION)[0],
         "color": COLOUR_NEW,
         "footer": {"text": marker(digest_id, run_date, 1, total)},
     }
     if problems:
         overview["fields"] = [{"name": "Missing sources",
-                               "value": _fit_lines(_problem_lines(problems), FIELD_VALUE), "inline": False}]
+                               "value": fit_lines(_problem_lines(problems), FIELD_VALUE)[0], "inline": False}]
     messages = [PlannedMessage(seq=0, kind="overview", target="channel", embeds=[overview],
                                marker=marker(digest_id, run_date, 1, total))]
     number = 0
@@ -343,19 +343,6 @@ def more_page(papers: Sequence[StoredPaper], *, offset: int, total: int) -> dict
                      f"\n{authors}")
     return {
         "title": f"More papers ({offset + 1}–{offset + len(papers)} of {total})",
-        "description": _fit_lines(lines, EMBED_DESCRIPTION, separator="\n\n"),
+        "description": fit_lines(lines, EMBED_DESCRIPTION, separator="\n\n")[0],
         "color": COLOUR_NEW,
     }
-
-
-def _fit_lines(lines: Sequence[str], limit: int, *, separator: str = "\n") -> str:
-    """Join whole lines while they fit; never cut a line (or a link) in half."""
-    out: list[str] = []
-    used = 0
-    for line in lines:
-        cost = text_length(line) + (text_length(separator) if out else 0)
-        if used + cost > limit:
-            break
-        out.append(line)
-        used += cost
-    return separator.join(out)
