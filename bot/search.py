@@ -133,6 +133,16 @@ class SearchQuery:
             return self._wrap(ors[0])
         return self._wrap(" OR ".join(f"({o})" for o in ors))
 
+    def title_phrase(self) -> str | None:
+        """The words as one phrase in the title, for a query of 3+ plain words in one group."""
+        if len(self.groups) != 1 or len(self.groups[0]) < 3:
+            return None
+        terms = self.groups[0]
+        if any(t.column or t.prefix for t in terms):
+            return None
+        tokens = tuple(token for t in terms for token in t.tokens)
+        return self._wrap(Term(tokens, column="title").fts())
+
     def match_any(self) -> str | None:
         """FTS5 expression: any word at all, for when the strict reading finds too little."""
         terms = [t for group in self.groups for t in group]

@@ -247,3 +247,20 @@ async def test_latest_listing_is_the_newest_day_each_paper_once(store: Store) ->
     assert [(p.key, t) for p, t in listing] == [
         ("2605.00031", AnnounceType.NEW), ("2605.00032", AnnounceType.CROSS)
     ]
+
+
+async def test_a_remembered_title_fragment_ranks_its_paper_first(store: Store) -> None:
+    filler = [arxiv(f"2605.01{i:03d}", f"Unrelated Study Number {i}", abstract="Nothing to see.")
+              for i in range(40)]  # bm25 needs a corpus: with two papers every word is everywhere
+    wanted = ("On Learning Graph Models for Ranking in Large Heterogeneous Information Networks with "
+              "Noisy Labels, Sparse Features and Other Practical Complications of Real Deployments")
+    await ingest(store, "https://rss.arxiv.org/rss/cs.LG", [
+        *filler,
+        # Short, and every word often, but not the run of words the reader remembers: bm25 alone
+        # would put it first.
+        arxiv("2605.00040", "Ranking Models for Graph Ranking: Graph Models",
+              abstract="ranking graph models for " * 8),
+        arxiv("2605.00041", wanted, abstract="A study."),
+    ])
+    hits = await store.search(parse_query("graph models for ranking"))
+    assert [h.paper.key for h in hits] == ["2605.00041", "2605.00040"]

@@ -543,7 +543,8 @@ class Store(DigestStoreMixin, ReaderStoreMixin):
         return day, [paper_from_row(r) for r in rows]
 
     async def search(self, query: SearchQuery, *, limit: int = 10) -> list[SearchHit]:
-        """Best matches first: exact ids, then papers matching every word, then any word."""
+        """Best matches first: exact ids, then titles holding the words as typed (a remembered
+        title fragment), then papers matching every word, then any word."""
         hits: list[SearchHit] = []
         seen: set[int] = set()
         filters_sql, filter_params = _filter_clause(query)
@@ -578,6 +579,9 @@ class Store(DigestStoreMixin, ReaderStoreMixin):
 
         strict = query.match_all()
         if strict:
+            phrase = query.title_phrase()
+            if phrase:  # a remembered run of title words: the paper it names comes first
+                await run(phrase, True)
             await run(strict, True)
             loose = query.match_any()
             if loose:
