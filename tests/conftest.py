@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,21 @@ from tests.botharness import World, make_world
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.fixtures import *  # noqa: F403  (fake_discord, discord_py_at_fake)
 from tests.feedserver import FeedServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every peer of a test lives on loopback: any other connection fails the test loudly."""
+    original = socket.socket.connect
+
+    def loopback_only(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if not ipaddress.ip_address(host.split("%")[0]).is_loopback:
+                raise ConnectionRefusedError(f"tests may only connect to loopback, not {host}")
+        return original(self, address)
+
+    socket.socket.connect = loopback_only  # type: ignore[method-assign]
+
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REAL = FIXTURES / "real"
