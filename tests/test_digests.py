@@ -477,3 +477,21 @@ async def test_killed_mid_digest_and_restarted_the_digest_completes_without_repe
     assert len(thread) == 11
     assert len([m for m in fake.messages(world.channel) if m.thread_id]) == 1
     assert all(BOOKMARK_EMOJI in m.reactions for m in thread if paper_key(m))
+
+
+async def test_a_new_day_never_repeats_a_run_still_being_finished(world: World) -> None:
+    """Yesterday's run is still posting (Discord trouble); today's digest starts after it."""
+    world.serve_feed("/rss/cs.CL", fixture=CL)
+    async with world.run_bot() as bot:
+        await bot.poll_feeds()
+        config = await bot.store.add_digest(DigestConfig(
+            guild_id=world.guild.id, channel_id=world.channel.id, categories=["cs.CL"],
+            post_time="09:00", timezone="UTC", max_papers=3), now=datetime.now(UTC))
+        yesterday = datetime.now(UTC).date() - timedelta(days=1)
+        run, _ = await bot.store.claim_run(config.id or 0, yesterday, trigger="schedule",
+                                           now=datetime.now(UTC))
+        plan, cursor_to = await bot.digests.compose(config, run_id=run.id, run_date=yesterday)
+        assert plan.paper_count == 99
+        await bot.store.save_plan(run.id, plan, cursor_to=cursor_to)
+        today, _ = await bot.digests.compose(config, run_id=0, run_date=yesterday + timedelta(days=1))
+        assert today.paper_count == 0

@@ -195,9 +195,9 @@ class DigestService:
         """The digest as it would be posted now: (plan, the sightings cursor it covers up to)."""
         up_to = up_to if up_to is not None else await self.store.max_sighting_id()
         feeds, hf_ids = await self.relevant_feeds(config)
+        after = max(config.cursor or 0, await self.store.covered_cursor(config.id or 0))
         candidates = await self.store.digest_candidates(
-            config, after=config.cursor or 0, up_to=up_to, hf_feed_ids=hf_ids,
-            latest_day_only=config.cursor is None,
+            config, after=after, up_to=up_to, hf_feed_ids=hf_ids, latest_day_only=after == 0,
         )
         entries: list[DigestEntry] = []
         for position, candidate in enumerate(candidates):

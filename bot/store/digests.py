@@ -280,6 +280,16 @@ class DigestStoreMixin:
 
     # ------------------------------------------------------------------ what goes in a digest
 
+    async def covered_cursor(self: Store, digest_id: int) -> int:
+        """The furthest sighting a digest's runs already took (finished or still posting), so a
+        new day never repeats papers of a run that is being finished late."""
+        row = await self._fetchone(
+            "SELECT COALESCE(MAX(cursor_to), 0) FROM digest_runs"
+            " WHERE digest_id = ? AND status != 'failed'",
+            (digest_id,),
+        )
+        return int(row[0])
+
     async def max_sighting_id(self: Store) -> int:
         row = await self._fetchone("SELECT COALESCE(MAX(id), 0) FROM sightings")
         return int(row[0])
