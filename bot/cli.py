@@ -42,8 +42,11 @@ EXIT_USAGE = 2
 log = logging.getLogger("paperbot")
 
 
-def _configure_logging(settings: Settings, verbose: bool) -> None:
+def _configure_logging(settings: Settings, verbose: bool, command: str) -> None:
     level = logging.DEBUG if verbose else getattr(logging, settings.logging.level)
+    if command not in ("run", "sync") and not verbose:
+        # The terminal commands report what happened themselves; the log is for problems.
+        level = max(level, logging.WARNING)
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -115,7 +118,7 @@ def _outcome_line(outcome: FeedOutcome) -> str:
 
 async def cmd_fetch(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     async with open_core(settings) as core:
-        outcomes = await core.ingestor.poll_all(force=args.force)
+        outcomes = await core.ingestor.poll_all(force=args.force, backoff=False)
     if args.json:
         print(json.dumps([o.as_dict() for o in outcomes], indent=2))
     else:
@@ -185,7 +188,7 @@ async def cmd_preview(settings: Settings, args: argparse.Namespace, console: Con
         failures: list[FeedOutcome] = []
         if await core.store.count_papers() == 0:
             console.print("[dim]The store is empty: fetching the feeds first…[/]")
-            outcomes = await core.ingestor.poll_all()
+            outcomes = await core.ingestor.poll_all(backoff=False)
             failures = [o for o in outcomes if not o.ok]
             for outcome in outcomes:
                 console.print(_outcome_line(outcome), highlight=False)
@@ -381,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch", help="poll every feed once now")
     fetch.add_argument("--json", action="store_true", help="machine-readable summary")
     fetch.add_argument("--force", action="store_true",
-                       help="ignore cache lifetimes and backoff (still a conditional GET)")
+                       help="ignore the servers' cache lifetimes too (still a conditional GET)")
 
     feeds = sub.add_parser("feeds", help="each feed's state: last success, failures, backoff")
     feeds.add_argument("--json", action="store_true")
@@ -431,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"[bold red]Configuration error[/]\n{escape(str(error))}")
         return EXIT_USAGE
     settings = loaded.settings
-    _configure_logging(settings, args.verbose)
+    _configure_logging(settings, args.verbose, args.command)
 
     try:
         if args.command == "check-config":

@@ -95,12 +95,17 @@ class Ingestor:
         """Make the store's feed list match the configuration."""
         return await self.store.sync_config_feeds(self.settings.feeds)
 
-    async def poll_all(self, *, force: bool = False) -> list[FeedOutcome]:
-        """Poll every enabled feed once, concurrently (arXiv hosts still one at a time)."""
+    async def poll_all(self, *, force: bool = False, backoff: bool = True) -> list[FeedOutcome]:
+        """Poll every enabled feed once, concurrently (arXiv hosts still one at a time).
+
+        `force` ignores cache lifetimes and backoff; `backoff=False` ignores only the backoff
+        (a person asked for this poll now), still honouring the servers' cache lifetimes.
+        """
         async with self._poll_lock:
             feeds = await self.store.list_feeds(enabled_only=True)
             results = await asyncio.gather(
-                *(self.poll_feed(feed, force=force) for feed in feeds), return_exceptions=True
+                *(self.poll_feed(feed, force=force, backoff=backoff) for feed in feeds),
+                return_exceptions=True,
             )
         outcomes: list[FeedOutcome] = []
         for feed, result in zip(feeds, results, strict=True):
@@ -114,10 +119,10 @@ class Ingestor:
                 outcomes.append(result)
         return outcomes
 
-    async def poll_feed(self, feed: FeedState, *, force: bool = False) -> FeedOutcome:
+    async def poll_feed(self, feed: FeedState, *, force: bool = False, backoff: bool = True) -> FeedOutcome:
         now = self.clock()
         if not force:
-            if feed.next_attempt_at and feed.next_attempt_at > now:
+            if backoff and feed.next_attempt_at and feed.next_attempt_at > now:
                 return FeedOutcome(
                     feed, "backing-off", error=feed.last_error, next_attempt_at=feed.next_attempt_at
                 )

@@ -174,3 +174,17 @@ async def test_backfill_pages_through_the_api_politely(feed_server: FeedServer, 
     found = await run(["--config", str(config), "search", "cuprates high energy spectroscopy", "--json"],
                       tmp_path)
     assert json.loads(found.out)[0]["id"] == "cond-mat/0011267"
+
+
+async def test_a_manual_fetch_retries_a_failed_feed_at_once(feed_server: FeedServer, tmp_path: Path) -> None:
+    """The scheduled poller backs off; a person running `paperbot fetch` does not wait for it."""
+    url = feed_server.serve("/rss/cs.CL", fixture=CL)
+    feed_server.fail_next("/rss/cs.CL", 503, body=b"<html><title>503</title></html>")
+    config = write_config(tmp_path / "config.toml", [url])
+    failed = await run(["--config", str(config), "fetch", "--json"], tmp_path)
+    assert failed.code == 1
+    assert json.loads(failed.out)[0]["status"] == "failed"
+    again = await run(["--config", str(config), "fetch", "--json"], tmp_path)
+    assert again.code == 0, again.err
+    assert json.loads(again.out)[0]["status"] == "new"
+    assert "INFO" not in again.err  # the terminal commands keep the log for problems
