@@ -500,14 +500,14 @@ class Store(DigestStoreMixin, ReaderStoreMixin):
         return int(row[0])
 
     async def latest_listing(
-        self, categories: Sequence[str] = (), *, include_replacements: bool = False
+        self, categories: Sequence[str] = ()
     ) -> tuple[date | None, list[tuple[StoredPaper, AnnounceType | None]]]:
         """The most recent announcement day's arXiv papers in these categories, in listing order.
 
         Each paper appears once (its first sighting that day); new before cross.
         """
         cat_clause, cat_params = category_clause(categories)
-        types = ("new", "cross", "replace", "replace-cross") if include_replacements else ("new", "cross")
+        types = ("new", "cross")  # announcements; replacements are updates, not news
         type_marks = ",".join("?" * len(types))
         # Walks the (announced, announce_type) index from the newest day; stops at the first match.
         row = await self._fetchone(
