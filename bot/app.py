@@ -12,6 +12,7 @@ import contextlib
 import logging
 import pkgutil
 import signal
+import sqlite3
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -35,7 +36,7 @@ from bot.fetch import Fetcher
 from bot.ingest import Ingestor
 from bot.notify import ReaderService
 from bot.pacer import RequestPacer
-from bot.store import Store
+from bot.store import MigrationError, Store
 from bot.timeutil import Clock, utcnow
 from bot.views import MoreButton, SaveButton
 
@@ -304,8 +305,11 @@ def run_bot(settings: Settings, token: str) -> int:
     except discord.PrivilegedIntentsRequired as error:
         print(f"Discord refused the gateway intents: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except (aiohttp.ClientError, OSError) as error:
+    except aiohttp.ClientError as error:
         print(f"Cannot reach Discord at {settings.discord.api_base_url}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except (OSError, sqlite3.Error, MigrationError) as error:
+        print(f"paperbot could not start: {error} (database: {settings.database.path})", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_OK

@@ -274,3 +274,21 @@ async def test_paperbot_sync_registers_the_commands_for_one_guild(world: World) 
     assert {"status", "help"} <= names
     assert f"Registered {len(names)} slash commands for server {world.guild.id}" in out.decode()
     assert not world.fake.connected  # syncing needs no gateway session
+
+
+async def test_an_unusable_database_path_is_a_clear_start_error(world: World) -> None:
+    blocker = world.tmp_path / "not-a-directory"
+    blocker.write_text("a file where the database folder should be")
+    config = world.tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\npath = "{blocker / "paperbot.db"}"\n'
+        f'[discord]\napi_base_url = "{world.fake.api_base_url}"\ngateway_url = "{world.fake.gateway_url}"\n'
+    )
+    env = {**os.environ, "DISCORD_TOKEN": world.fake.token, "PAPERBOT_CONFIG": str(config)}
+    process = await asyncio.create_subprocess_exec(
+        *paperbot_command(), "run", env=env, cwd=world.tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 1
+    assert "paperbot could not start" in err.decode()
+    assert "Traceback" not in err.decode()
