@@ -54,10 +54,6 @@ async def backfill(
     start_at = f"{now - timedelta(days=days):%Y%m%d%H%M}"
     end_at = f"{now:%Y%m%d%H%M}"
     size = settings.arxiv.backfill_page_size
-    feed = await core.store.upsert_feed(
-        settings.arxiv.api_url, kind=FeedKind.ARXIV_API, name="arXiv API (backfill and look-ups)",
-        origin="backfill", enabled=False,
-    )
     summary = BackfillSummary()
     total: int | None = None
     start = 0
@@ -84,10 +80,8 @@ async def backfill(
         if parsed is None or not parsed.papers:
             break
         total = parsed.total_results if parsed.total_results is not None else total
-        result = await core.store.record_feed_batch(
-            feed.id, at=core.ingestor.clock(), outcome="new", parsed=parsed,
-            fingerprint=parsed.fingerprint(), etag=None, last_modified=None,
-            fresh_until=None, kind=FeedKind.ARXIV_API,
+        result = await core.store.record_api_results(
+            settings.arxiv.api_url, parsed, at=core.ingestor.clock()
         )
         summary.pages += 1
         summary.fetched += len(parsed.papers)

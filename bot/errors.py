@@ -31,14 +31,6 @@ def discord_code(error: BaseException) -> int | None:
     return error.code if isinstance(error, discord.HTTPException) else None
 
 
-def is_permission_problem(error: BaseException) -> bool:
-    return discord_code(error) in (MISSING_ACCESS, MISSING_PERMISSIONS)
-
-
-def is_gone(error: BaseException) -> bool:
-    return discord_code(error) in (UNKNOWN_CHANNEL, UNKNOWN_MESSAGE)
-
-
 def explain_for_user(error: BaseException) -> str | None:
     """A short message for an expected failure, or None for a bug."""
     if isinstance(error, app_commands.CommandInvokeError):

@@ -73,10 +73,6 @@ class PaperRecord:
     hf_comments: int | None = None
     hf_date: date | None = None  # the day it was featured on Daily Papers
 
-    @property
-    def is_arxiv(self) -> bool:
-        return self.arxiv_id is not None
-
 
 @dataclass(slots=True)
 class ParsedFeed:

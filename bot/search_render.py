@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bot.present import escape_markdown, md_link, short_authors, text_length, trim
+from bot.present import escape_markdown, md_link, short_authors, trim
+from bot.present import fit_lines as present_fit_lines
 from bot.search import SearchQuery
 from bot.store.repository import SearchHit
 
@@ -63,20 +64,13 @@ def result_row(hit: SearchHit) -> ResultRow:
 
 
 def fit_lines(lines: Sequence[str], limit: int) -> str:
-    """Whole lines, joined, within `limit` (UTF-16 units); an ellipsis line when some are left out.
-    (`trim` would fold the line breaks.)"""
-    kept: list[str] = []
-    used = 0
-    for line in lines:
-        cost = text_length(line) + (1 if kept else 0)
-        if used + cost > limit - 2:
-            if not kept:
-                return trim(line, limit)
-            kept.append("…")
-            break
-        kept.append(line)
-        used += cost
-    return "\n".join(kept)
+    """Whole lines within `limit`, and an ellipsis line when some are left out."""
+    text, kept = present_fit_lines(lines, limit - 2)
+    if kept == len(lines):
+        return text
+    if kept == 0:
+        return trim(lines[0], limit)
+    return text + "\n…"
 
 
 def page_count(total: int) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
@@ -13,10 +12,6 @@ def utcnow() -> datetime:
 
 Clock = Callable[[], datetime]
 """Returns the current time as an aware UTC datetime; tests pass their own."""
-
-
-def monotonic() -> float:
-    return time.monotonic()
 
 
 def to_db(moment: datetime | None) -> str | None:

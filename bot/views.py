@@ -27,10 +27,6 @@ def save_custom_id(paper_key: str) -> str:
     return SAVE_PREFIX + paper_key
 
 
-def save_button_spec(paper_key: str) -> Button:
-    return Button("Save", custom_id=save_custom_id(paper_key), emoji="🔖")
-
-
 async def save_for_user(bot: PaperBot, user_id: int, paper_key: str, *, source: str,
                         guild_id: int | None) -> str:
     """Bookmark a paper for a user; the sentence to tell them."""

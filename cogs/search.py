@@ -410,16 +410,9 @@ class Search(commands.Cog):
             self._remember_not_found(key, now)
             raise UserFacingError(
                 f"arXiv has no paper `{key}`. Check the id (new-style ids look like `2405.12345`).")
-        feed = await self.bot.store.upsert_feed(
-            api_url, kind=FeedKind.ARXIV_API, name="arXiv API (backfill and look-ups)", origin="backfill",
-            enabled=False,
-        )
         one = ParsedFeed(kind=FeedKind.ARXIV_API, papers=found[:1], title=parsed.title,
                          total_results=parsed.total_results)
-        await self.bot.store.record_feed_batch(
-            feed.id, at=self.bot.clock(), outcome="new", parsed=one, fingerprint=one.fingerprint(),
-            etag=None, last_modified=None, fresh_until=None, kind=FeedKind.ARXIV_API,
-        )
+        await self.bot.store.record_api_results(api_url, one, at=self.bot.clock())
         paper = await self.bot.store.get_paper(key)
         if paper is None:  # pragma: no cover - the batch was just written
             raise UserFacingError(f"Could not store `{key}`; please try again.")

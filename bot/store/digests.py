@@ -199,13 +199,19 @@ class DigestStoreMixin:
         return await self._load_run("digest_id = ? AND run_date = ?", (digest_id, run_date.isoformat()))
 
     async def latest_runs(self: Store, digest_ids: Sequence[int]) -> dict[int, DigestRun]:
+        """Each digest's most recent run, in one query (for listings: posted messages not loaded)."""
         found: dict[int, DigestRun] = {}
-        for digest_id in digest_ids:
-            run = await self._load_run(
-                "digest_id = ? ORDER BY run_date DESC, id DESC LIMIT 1", (digest_id,)
+        for start in range(0, len(digest_ids), CHUNK):
+            chunk = list(digest_ids[start:start + CHUNK])
+            rows = await self._fetchall(
+                f"SELECT {', '.join(_RUN_COLUMNS)} FROM ("
+                f" SELECT {', '.join(_RUN_COLUMNS)}, ROW_NUMBER() OVER"
+                "  (PARTITION BY digest_id ORDER BY run_date DESC, id DESC) AS newest"
+                f" FROM digest_runs WHERE digest_id IN ({','.join('?' * len(chunk))})"
+                ") WHERE newest = 1",
+                chunk, write=True,
             )
-            if run is not None:
-                found[digest_id] = run
+            found.update({run.digest_id: run for run in map(_run_from_row, rows)})
         return found
 
     async def unfinished_runs(self: Store) -> list[DigestRun]:

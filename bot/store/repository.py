@@ -336,6 +336,18 @@ class Store(DigestStoreMixin, ReaderStoreMixin):
             )
         return result
 
+    async def record_api_results(self, api_url: str, parsed: ParsedFeed, *, at: datetime) -> BatchResult:
+        """Store arXiv API results (backfill, /paper look-ups) under the API's own feed row,
+        which the poller never polls: the papers get sightings like any listing's."""
+        feed = await self.upsert_feed(
+            api_url, kind=FeedKind.ARXIV_API, name="arXiv API (backfill and look-ups)",
+            origin="backfill", enabled=False,
+        )
+        return await self.record_feed_batch(
+            feed.id, at=at, outcome="new", parsed=parsed, fingerprint=parsed.fingerprint(),
+            etag=None, last_modified=None, fresh_until=None, kind=FeedKind.ARXIV_API,
+        )
+
     # ------------------------------------------------------------------ papers: writes
 
     async def _rows_by_key(self, db: aiosqlite.Connection, keys: Sequence[str]) -> list[Any]:
