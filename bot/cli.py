@@ -28,7 +28,7 @@ from bot.config import (
 )
 from bot.digest.select import DigestEntry, rank_entries
 from bot.fetch import Fetcher
-from bot.ingest import FeedOutcome, Ingestor
+from bot.ingest import FeedOutcome, Ingestor, empty_feed_text
 from bot.models import FeedKind
 from bot.present import short_authors, trim
 from bot.search import parse_query
@@ -88,17 +88,23 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
 def _outcome_line(outcome: FeedOutcome) -> str:
     name = escape(outcome.feed.label)
     status = outcome.status
+    extra = "".join(
+        [f", [yellow]{outcome.skipped} skipped (no usable id)[/]" if outcome.skipped else ""]
+        + [f"; [yellow]{escape(note)}[/]" for note in outcome.notes]
+    )
     if status == "new":
         return (
             f"[green]✓[/] {name}: {outcome.items} items, [bold]{outcome.new} new[/], "
             f"{outcome.updated} updated, {outcome.unchanged} unchanged"
+            + (f", {outcome.older} older papers stored" if outcome.older else "")
             + (f" (listing of {outcome.feed_date:%a %d %b %Y})" if outcome.feed_date else "")
+            + extra
         )
     if status == "stale":
-        return f"[yellow]=[/] {name}: stale batch, identical to the previous one; nothing new"
+        return f"[yellow]=[/] {name}: stale batch, identical to the previous one; nothing new{extra}"
     if status == "empty":
         day = f" for {outcome.feed_date:%a %d %b %Y}" if outcome.feed_date else ""
-        return f"[green]✓[/] {name}: no announcements{day} (weekend or holiday)"
+        return f"[green]✓[/] {name}: {empty_feed_text(outcome.feed.kind)}{day}{extra}"
     if status == "not-modified":
         return f"[green]=[/] {name}: unchanged (304 Not Modified)"
     if status == "cached":

@@ -34,6 +34,9 @@ class FeedOutcome:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    older: int = 0  # earlier papers first met in a replacement listing: stored, not news
+    skipped: int = 0  # items without a usable id: counted, never dropped silently
+    notes: list[str] = field(default_factory=list)  # what was repaired (invalid UTF-8...)
     feed_date: date | None = None
     error: str | None = None
     next_attempt_at: datetime | None = None
@@ -57,6 +60,9 @@ class FeedOutcome:
             "new": self.new,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "older": self.older,
+            "skipped": self.skipped,
+            "notes": list(self.notes),
             "feed_date": self.feed_date.isoformat() if self.feed_date else None,
             "error": self.error,
             "failing": self.feed.failing,
@@ -64,6 +70,17 @@ class FeedOutcome:
             "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
             "fresh_until": self.fresh_until.isoformat() if self.fresh_until else None,
         }
+
+
+def empty_feed_text(kind: FeedKind | None) -> str:
+    """What an answer without items means, by kind: only an arXiv listing has weekends."""
+    if kind is FeedKind.ARXIV_RSS:
+        return "no announcements (weekend or holiday)"
+    if kind is FeedKind.ARXIV_API:
+        return "the arXiv API answered no results (nothing matches, or arXiv returned an empty page)"
+    if kind is FeedKind.HF_DAILY:
+        return "no Daily Papers for that day"
+    return "the feed holds no items"
 
 
 def backoff_delay(failures: int, settings: Settings) -> timedelta:
@@ -182,9 +199,14 @@ class Ingestor:
         store_seconds = time.perf_counter() - started
         refreshed = await self.store.feed_by_id(feed.id) or feed
         log.info(
-            "feed %s: %s (%d items, %d new, %d updated)",
+            "feed %s: %s (%d items, %d new, %d updated, %d older, %d skipped)",
             feed.label, outcome, result.items, len(result.new_keys), len(result.updated_keys),
+            len(result.older_keys), parsed.skipped_items,
         )
+        if parsed.skipped_items:
+            log.warning("feed %s: %d items skipped (no usable id)", feed.label, parsed.skipped_items)
+        for note in parsed.notes:
+            log.warning("feed %s: %s", feed.label, note)
         if result.new_paper_ids:
             await self._notify(result.new_paper_ids)
         return FeedOutcome(
@@ -194,6 +216,9 @@ class Ingestor:
             new=len(result.new_keys),
             updated=len(result.updated_keys),
             unchanged=result.unchanged,
+            older=len(result.older_keys),
+            skipped=parsed.skipped_items,
+            notes=list(parsed.notes),
             feed_date=parsed.feed_date,
             fresh_until=response.fresh_until,
             new_paper_ids=result.new_paper_ids,

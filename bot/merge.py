@@ -46,7 +46,7 @@ class StoredPaper:
     arxiv_id: str | None = None
     version: int | None = None
     categories: list[str] = field(default_factory=list)
-    announced: date | None = None
+    announced: date | None = None  # arxiv_announced, else other_announced (see _announce_dates)
     submitted: datetime | None = None
     updated: datetime | None = None
     abs_url: str | None = None
@@ -64,6 +64,8 @@ class StoredPaper:
     github_stars: int | None = None
     hf_comments: int | None = None
     hf_date: date | None = None
+    arxiv_announced: date | None = None  # earliest new/cross arXiv listing
+    other_announced: date | None = None  # earliest date any other record gave
     id: int | None = None
     first_seen: datetime | None = None
     last_changed: datetime | None = None
@@ -95,17 +97,30 @@ class MergeResult:
     changes: list[PaperChange]
 
 
-def _announce_date(record: PaperRecord) -> date | None:
-    """The best 'when was this announced' a record offers on its own."""
-    if record.announce_type in (AnnounceType.NEW, AnnounceType.CROSS) and record.announced:
-        return record.announced
+def _announce_dates(record: PaperRecord) -> tuple[date | None, date | None]:
+    """(arXiv announcement, other date) that a record offers on its own.
+
+    Only a new or cross listing announces a paper on arXiv; a replacement listing says
+    nothing about when v1 appeared. Records without an announce type (API, Hugging
+    Face, other feeds) offer their submission, Daily-Papers or item date.
+    """
+    if record.announce_type in (AnnounceType.NEW, AnnounceType.CROSS):
+        return record.announced, None
     if record.announce_type is None:
         if record.submitted:
-            return record.submitted.date()
-        if record.hf_date:
-            return record.hf_date
-        return record.announced
-    return None  # a replacement listing says nothing about when v1 appeared
+            return None, record.submitted.date()
+        return None, record.hf_date or record.announced
+    return None, None
+
+
+def _earliest(a: date | None, b: date | None) -> date | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _settle_announced(paper: StoredPaper) -> None:
+    """The rule (README, Design): the earliest arXiv announcement if any, else the earliest
+    other date. Minima of both kinds are kept, so the arrival order never matters."""
+    paper.announced = paper.arxiv_announced or paper.other_announced
 
 
 def _from_record(record: PaperRecord) -> StoredPaper:
@@ -116,10 +131,19 @@ def _from_record(record: PaperRecord) -> StoredPaper:
     stored.authors = list(record.authors)
     stored.categories = list(record.categories)
     stored.hf_ai_keywords = list(record.hf_ai_keywords)
-    stored.announced = _announce_date(record)
+    stored.arxiv_announced, stored.other_announced = _announce_dates(record)
+    _settle_announced(stored)
     if stored.code_url is None and record.github_repo:
         stored.code_url = record.github_repo
     return stored
+
+
+def _category_union(a: list[str], b: list[str]) -> list[str]:
+    """Primary first (it does not change within a version), then the others sorted."""
+    if not a or not b:
+        return list(a or b)
+    primary = a[0]
+    return [primary, *sorted((set(a) | set(b)) - {primary})]
 
 
 def merge(existing: StoredPaper | None, record: PaperRecord) -> MergeResult:
@@ -149,6 +173,10 @@ def merge(existing: StoredPaper | None, record: PaperRecord) -> MergeResult:
             value = getattr(record, name)
             if value:  # never blank out what we know
                 setattr(paper, name, list(value) if isinstance(value, list) else value)
+        if incoming_rank == stored_rank and record.version == existing.version:
+            # The same version listed twice (cs.CL on Monday, cross-listed into cs.AI on
+            # Thursday): its categories are all the listings' categories, whatever the order.
+            paper.categories = _category_union(existing.categories, record.categories)
         paper.core_source = record.source if incoming_rank > stored_rank else paper.core_source
         if record.comment:
             paper.comment = record.comment
@@ -194,12 +222,10 @@ def merge(existing: StoredPaper | None, record: PaperRecord) -> MergeResult:
     if record.project_url and paper.project_url is None:
         paper.project_url = record.project_url
 
-    candidate = _announce_date(record)
-    if candidate and (paper.announced is None or (
-        record.announce_type in (AnnounceType.NEW, AnnounceType.CROSS)
-        and candidate < paper.announced
-    )):
-        paper.announced = candidate
+    arxiv_day, other_day = _announce_dates(record)
+    paper.arxiv_announced = _earliest(paper.arxiv_announced, arxiv_day)
+    paper.other_announced = _earliest(paper.other_announced, other_day)
+    _settle_announced(paper)
 
     changed = any(
         getattr(paper, f.name) != getattr(existing, f.name)

@@ -84,6 +84,7 @@ class ParsedFeed:
     feed_date: date | None = None  # announcement date of an arXiv listing / HF day
     total_results: int | None = None  # arXiv API opensearch:totalResults
     skipped_items: int = 0  # items that could not be turned into a paper (phantoms, no id)
+    notes: list[str] = field(default_factory=list)  # repairs made to read it (invalid UTF-8...)
 
     def fingerprint(self) -> str:
         """The listing's item set. Two consecutive batches with equal fingerprints: a stale batch.

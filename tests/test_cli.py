@@ -63,7 +63,8 @@ async def test_fetch_then_search_give_correct_results(feed_server: FeedServer, t
     assert fetched.code == 0, fetched.err
     summary = json.loads(fetched.out)
     assert summary[0]["status"] == "new"
-    assert (summary[0]["items"], summary[0]["new"], summary[0]["updated"]) == (141, 99, 42)
+    assert (summary[0]["items"], summary[0]["new"], summary[0]["updated"]) == (141, 99, 0)
+    assert (summary[0]["older"], summary[0]["skipped"]) == (42, 0)  # replacements: older papers
     assert (tmp_path / "data" / "paperbot.db").exists()
 
     found = await run(["--config", str(config), "search", "entity tracking narratives", "--json"], tmp_path)

@@ -56,6 +56,8 @@ def parse_feed(
     try:
         if resolved is None:
             resolved = detect_kind(body, content_type, url)
+        if resolved is FeedKind.HF_DAILY:
+            return parse_hf_daily(body, url)
         return _PARSERS[resolved](body, content_type)
     except FeedFormatError:
         raise

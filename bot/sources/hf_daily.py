@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from bot.models import FeedKind, PaperRecord, ParsedFeed
 from bot.sources.common import fail, most_common, parse_iso_datetime
@@ -71,18 +72,41 @@ def _keywords(value: Any) -> list[str]:
     return [collapse_ws(k) for k in value if isinstance(k, str) and k.strip()]
 
 
-def _hf_day(item: _Item) -> date | None:
-    """The Daily-Papers day: `paper.submittedOnDailyAt`, else the top-level `publishedAt`."""
-    raw = item.paper.get("submittedOnDailyAt")
-    if not isinstance(raw, str):
-        raw = item.top.get("publishedAt")
-    if not isinstance(raw, str):
-        return None
-    dt = parse_iso_datetime(raw)
+def _day_of(raw: Any) -> date | None:
+    dt = parse_iso_datetime(raw) if isinstance(raw, str) else None
     return dt.astimezone(UTC).date() if dt else None
 
 
-def _record(item: _Item) -> PaperRecord | None:
+def _url_day(url: str | None) -> date | None:
+    """The `?date=YYYY-MM-DD` a file was asked for, if any."""
+    if not url:
+        return None
+    try:
+        values = parse_qs(urlsplit(url).query).get("date") or []
+        return date.fromisoformat(values[0]) if values else None
+    except ValueError:
+        return None
+
+
+def _file_day(items: list[_Item], url: str | None) -> date | None:
+    """One file is one Daily-Papers day.
+
+    The `?date=` asked for wins; else the day `paper.submittedOnDailyAt` names most
+    often. Files without it (the `?date=` form of some generations) carry only a
+    top-level `publishedAt`, which is the arXiv time for some items, so a few fall on
+    the day before: the latest of those days is the file's day.
+    """
+    asked = _url_day(url)
+    if asked is not None:
+        return asked
+    daily = most_common(_day_of(i.paper.get("submittedOnDailyAt")) for i in items)
+    if daily is not None:
+        return daily
+    published = [d for d in (_day_of(i.top.get("publishedAt")) for i in items) if d]
+    return max(published) if published else None
+
+
+def _record(item: _Item, day: date | None) -> PaperRecord | None:
     paper_id = item.text("id")
     title = item.text("title")
     if paper_id is None or title is None:
@@ -111,23 +135,27 @@ def _record(item: _Item) -> PaperRecord | None:
         github_repo=github,
         github_stars=item.integer("githubStars"),
         hf_comments=item.integer("numComments"),
-        hf_date=_hf_day(item),
+        hf_date=day,
     )
     return record
 
 
-def parse_hf_daily(body: bytes) -> ParsedFeed:
-    """Parse one Daily Papers response. `[]` (a day without papers) is an empty feed."""
+def parse_hf_daily(body: bytes, url: str | None = None) -> ParsedFeed:
+    """Parse one Daily Papers response. `[]` (a day without papers) is an empty feed.
+
+    `url` (the address fetched) names the day when it carries `?date=`."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise fail(f"not JSON ({type(exc).__name__})", body) from None
     if not isinstance(data, list):
         raise fail(f"JSON is a {type(data).__name__}, not the Daily Papers list", body)
+    items = [_Item(e) if isinstance(e, dict) else None for e in data]
+    day = _file_day([i for i in items if i is not None], url)
     papers: list[PaperRecord] = []
     skipped = 0
-    for element in data:
-        record = _record(_Item(element)) if isinstance(element, dict) else None
+    for item in items:
+        record = _record(item, day) if item is not None else None
         if record is None:
             skipped += 1
         else:
@@ -138,6 +166,6 @@ def parse_hf_daily(body: bytes) -> ParsedFeed:
         kind=FeedKind.HF_DAILY,
         papers=papers,
         title=None,
-        feed_date=most_common(p.hf_date for p in papers),
+        feed_date=day if papers else None,
         skipped_items=skipped,
     )

@@ -308,20 +308,35 @@ class DigestStoreMixin:
         asked, with sightings.id in (after, up_to], in announcement order. `latest_day_only`: the
         most recent announcement day (and the most recent HF day) only, for a first digest."""
         cats = config.categories
-        primary_sql, primary_params = _in_categories("p.primary_category", cats)
-        any_cat_sql, any_cat_params = category_clause(cats)
-        arxiv_types = "('new', 'cross')" if config.cross_lists else "('new')"
-        arxiv_sql = f"s.announce_type IN {arxiv_types} AND ({primary_sql}"
-        arxiv_params: list[Any] = list(primary_params)
-        if config.cross_lists and cats:
-            arxiv_sql += f" OR 1 = 1{any_cat_sql}"
-            arxiv_params += any_cat_params
-        arxiv_sql += ")"
-        hf_sql = "0"
-        hf_params: list[Any] = []
-        if config.include_hf and hf_feed_ids:
-            hf_sql = f"s.announce_type IS NULL AND s.feed_id IN ({','.join('?' * len(hf_feed_ids))})"
-            hf_params = list(hf_feed_ids)
+
+        def criteria(s: str) -> tuple[str, list[Any], str, list[Any]]:
+            """(arXiv part, params, Hugging Face part, params) for sightings aliased `s`."""
+            primary_sql, primary_params = _in_categories("p.primary_category", cats)
+            any_cat_sql, any_cat_params = category_clause(cats)
+            arxiv_types = "('new', 'cross')" if config.cross_lists else "('new')"
+            arxiv_sql = f"{s}.announce_type IN {arxiv_types} AND ({primary_sql}"
+            arxiv_params: list[Any] = list(primary_params)
+            if config.cross_lists and cats:
+                arxiv_sql += f" OR 1 = 1{any_cat_sql}"
+                arxiv_params += any_cat_params
+            arxiv_sql += ")"
+            hf_sql = "0"
+            hf_params: list[Any] = []
+            if config.include_hf and hf_feed_ids:
+                hf_sql = (f"{s}.announce_type IS NULL"
+                          f" AND {s}.feed_id IN ({','.join('?' * len(hf_feed_ids))})")
+                hf_params = list(hf_feed_ids)
+            return arxiv_sql, arxiv_params, hf_sql, hf_params
+
+        arxiv_sql, arxiv_params, hf_sql, hf_params = criteria("s")
+        # A paper this digest already covered (another feed announced it before the cursor:
+        # Hugging Face, then arXiv; two category feeds polled apart) is not news again.
+        seen_arxiv, seen_arxiv_params, seen_hf, seen_hf_params = criteria("e")
+        not_seen = (
+            " AND NOT EXISTS (SELECT 1 FROM sightings e WHERE e.paper_id = s.paper_id"
+            f" AND e.id <= ? AND (({seen_arxiv}) OR ({seen_hf})))"
+        )
+        not_seen_params: list[Any] = [after, *seen_arxiv_params, *seen_hf_params]
 
         if latest_day_only:
             day_row = await self._fetchone(
@@ -342,9 +357,9 @@ class DigestStoreMixin:
         rows = await self._fetchall(
             f"{SELECT_PAPER.replace('SELECT ', 'SELECT s.id, s.announce_type, s.announced, ', 1)}"
             " JOIN sightings s ON s.paper_id = p.id"
-            f" WHERE s.id > ? AND s.id <= ? AND (({arxiv_sql}) OR ({hf_sql}))"
+            f" WHERE s.id > ? AND s.id <= ? AND (({arxiv_sql}) OR ({hf_sql})){not_seen}"
             " ORDER BY s.id",
-            (after, up_to, *arxiv_params, *hf_params),
+            (after, up_to, *arxiv_params, *hf_params, *not_seen_params),
         )
         return [
             Candidate(r[0], paper_from_row(r[3:]), AnnounceType(r[1]) if r[1] else None,

@@ -106,8 +106,10 @@ class BatchResult:
     batch_id: int
     items: int
     new_keys: list[str] = field(default_factory=list)  # newly announced papers we did not have
-    updated_keys: list[str] = field(default_factory=list)  # new versions, DOIs, replacements
+    updated_keys: list[str] = field(default_factory=list)  # new versions, DOIs, new text
+    older_keys: list[str] = field(default_factory=list)  # first met in a replacement listing
     unchanged: int = 0
+    skipped: int = 0  # items the parser could not turn into a paper (no usable id)
     new_paper_ids: list[int] = field(default_factory=list)
 
 
@@ -312,14 +314,16 @@ class Store(DigestStoreMixin, ReaderStoreMixin):
         """
         async with self.transaction() as db:
             cursor = await db.execute(
-                "INSERT INTO feed_batches (feed_id, fetched_at, outcome, feed_date, items, fingerprint)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO feed_batches"
+                " (feed_id, fetched_at, outcome, feed_date, items, fingerprint, error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (feed_id, to_db(at), outcome, date_to_db(parsed.feed_date), len(parsed.papers),
-                 fingerprint),
+                 fingerprint, "; ".join(parsed.notes) or None),
             )
             batch_id = cursor.lastrowid
             assert batch_id is not None
-            result = BatchResult(batch_id=batch_id, items=len(parsed.papers))
+            result = BatchResult(batch_id=batch_id, items=len(parsed.papers),
+                                 skipped=parsed.skipped_items)
             if outcome == "new" and parsed.papers:
                 await self._store_papers(db, feed_id, batch_id, parsed, at, result)
                 await db.execute(
@@ -452,10 +456,12 @@ class Store(DigestStoreMixin, ReaderStoreMixin):
             m = plan.merges[key]
             record = plan.records[key]
             is_replacement = record.announce_type is not None and record.announce_type.is_update
-            if m.is_new and not is_replacement:
+            if m.is_new and is_replacement:
+                result.older_keys.append(key)  # an earlier paper's new version: stored, not news
+            elif m.is_new or key in plan.first_announced:
                 result.new_keys.append(key)
                 result.new_paper_ids.append(m.paper.id or 0)
-            elif is_replacement or m.changes or m.reindex:
+            elif m.changes or m.reindex:
                 result.updated_keys.append(key)
             else:
                 result.unchanged += 1
@@ -634,6 +640,9 @@ class _BatchPlan:
     fts_deletes: list[tuple[Any, ...]]  # (id, old title, old authors, old abstract) as indexed
     recategorized: list[tuple[int, list[str]]]
     update_rows: list[tuple[Any, ...]]
+    # Stored papers this listing announces in a category for the first time (a paper first
+    # seen on Hugging Face, or cross-listed later): news for digests and subscriptions.
+    first_announced: set[str] = field(default_factory=set)
 
 
 def _plan_batch(papers: Sequence[PaperRecord], rows: Sequence[Any], at: datetime) -> _BatchPlan:
@@ -659,6 +668,14 @@ def _plan_batch(papers: Sequence[PaperRecord], rows: Sequence[Any], at: datetime
         values["id"] = m.paper.id
         changed_rows.append(values)
     stamp = to_db(at)
+    first_announced = set()
+    for key, m in merges.items():
+        record = records[key]
+        if m.is_new or record.announce_type not in (AnnounceType.NEW, AnnounceType.CROSS):
+            continue
+        before = existing[key]
+        if before.arxiv_announced is None or set(m.paper.categories) - set(before.categories):
+            first_announced.add(key)
     return _BatchPlan(
         records=records,
         merges=merges,
@@ -672,4 +689,5 @@ def _plan_batch(papers: Sequence[PaperRecord], rows: Sequence[Any], at: datetime
             for m in changed if m.paper.categories != existing[m.paper.key].categories
         ],
         update_rows=[(m.paper.id, c.kind, c.old, c.new, stamp) for m in changed for c in m.changes],
+        first_announced=first_announced,
     )

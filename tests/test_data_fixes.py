@@ -1,0 +1,277 @@
+"""Issue 8, data items 1-7: each quirk met on real feeds, in the captures' own shapes,
+served over loopback HTTP into a real SQLite file."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import sqlite3
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.digest.model import DigestConfig
+from bot.models import FeedKind
+from bot.sources import parse_feed
+from bot.store import Store
+from bot.store.migrate import bundled_migrations, migrate
+from tests import test_ingest
+from tests.botharness import World
+from tests.feedserver import FeedServer
+from tests.listings import REAL, Item, arxiv_rss, hf_body, hf_items
+from tests.test_ingest import Harness
+
+harness = test_ingest.harness  # the ingestion harness fixture: real HTTP, real SQLite
+
+CL = "arxiv_rss_cs.CL_2026-08-20_141items.xml"
+HF_DAY = date(2025, 9, 30)
+
+
+async def sightings(store: Store) -> list[tuple]:
+    async with aiosqlite.connect(store.path) as db, db.execute(
+        "SELECT f.url, p.key, s.announce_type, s.announced FROM sightings s"
+        " JOIN papers p ON p.id = s.paper_id JOIN feeds f ON f.id = s.feed_id"
+    ) as cur:
+        return [tuple(r) for r in await cur.fetchall()]
+
+
+def reserved_day(items: list[dict]) -> list[dict]:
+    """The same Daily Papers day fetched the next morning: upvotes moved, two more papers."""
+    later = copy.deepcopy(items)
+    for n, item in enumerate(later):
+        item["paper"]["upvotes"] = int(item["paper"].get("upvotes") or 0) + 5 + n
+    for extra, new_id in zip(copy.deepcopy(items[:2]), ("2509.99901", "2509.99902"), strict=True):
+        extra["paper"]["id"] = new_id
+        extra["paper"]["title"] = f"A paper added late {new_id}"
+        extra["title"] = extra["paper"]["title"]
+        later.append(extra)
+    return later
+
+
+# ---------------------------------------------------------------- 1. a re-served HF day
+
+
+async def test_a_reserved_hugging_face_day_is_announced_once(harness, feed_server: FeedServer) -> None:
+    items = hf_items()
+    feed_server.serve("/api/daily_papers", hf_body(items), content_type="application/json")
+    h: Harness = await harness({"/api/daily_papers": {}})
+    first = (await h.poll())["daily_papers"]
+    assert (first.status, first.new) == ("new", 50)
+    cursor = await h.store.max_sighting_id()
+
+    later = reserved_day(items)
+    feed_server.serve("/api/daily_papers", hf_body(later), content_type="application/json")
+    h.clock.advance(hours=15)
+    second = (await h.poll())["daily_papers"]
+    assert (second.status, second.new) == ("new", 2)
+    assert second.updated == 0  # upvotes moved: signals, not an update worth telling about
+
+    seen = await sightings(h.store)
+    assert len(seen) == 52  # one sighting per paper, not 50 + 52
+    assert len({key for _, key, _, _ in seen}) == 52
+    top = later[0]["paper"]
+    paper = await h.store.get_paper(top["id"])
+    assert paper is not None and paper.hf_upvotes == top["upvotes"]  # the re-served day updated it
+
+    feeds = await h.store.list_feeds()
+    digest = DigestConfig(guild_id=1, channel_id=2, categories=[], post_time="09:00", timezone="UTC",
+                          include_hf=True)
+    fresh = await h.store.digest_candidates(digest, after=cursor, up_to=await h.store.max_sighting_id(),
+                                            hf_feed_ids=[feeds[0].id])
+    assert sorted(c.paper.key for c in fresh) == ["2509.99901", "2509.99902"]
+
+
+async def test_the_next_digest_holds_only_really_new_papers(world: World) -> None:
+    """End to end: yesterday's digest took the day; the re-served day brings two papers."""
+    items = hf_items()
+    world.serve_feed("/api/daily_papers", hf_body(items), content_type="application/json")
+    async with world.run_bot() as bot:
+        await bot.poll_feeds()
+        config = await bot.store.add_digest(DigestConfig(
+            guild_id=world.guild.id, channel_id=world.channel.id, categories=["cs.CL"],
+            post_time="09:00", timezone="UTC", max_papers=25, include_hf=True), now=datetime.now(UTC))
+        yesterday = datetime.now(UTC).date() - timedelta(days=1)
+        run, _ = await bot.store.claim_run(config.id or 0, yesterday, trigger="schedule",
+                                           now=datetime.now(UTC))
+        plan, cursor_to = await bot.digests.compose(config, run_id=run.id, run_date=yesterday)
+        assert plan.paper_count == 50
+        await bot.store.save_plan(run.id, plan, cursor_to=cursor_to)
+
+        world.feeds.serve("/api/daily_papers", hf_body(reserved_day(items)),
+                          content_type="application/json")
+        await bot.poll_feeds(force=True)
+        today, _ = await bot.digests.compose(config, run_id=0, run_date=yesterday + timedelta(days=1))
+        assert today.paper_count == 2
+
+
+async def test_migration_004_removes_existing_duplicate_sightings(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        assert await migrate(db, bundled_migrations()[:3]) == 3
+        now = "2026-08-21T09:00:00+00:00"
+        await db.execute("INSERT INTO feeds (id, url, kind, created_at) VALUES"
+                         " (1, 'https://huggingface.co/api/daily_papers', 'hf-daily', ?),"
+                         " (2, 'https://rss.arxiv.org/rss/cs.CL', 'arxiv-rss', ?)", (now, now))
+        await db.execute(
+            "INSERT INTO papers (id, key, title, core_source, announced, first_seen, last_changed)"
+            " VALUES (1, '2608.00001', 'T', 'hf-daily', '2026-08-18', ?, ?)", (now, now))
+        await db.execute("INSERT INTO feed_batches (id, feed_id, fetched_at, outcome) VALUES"
+                         " (1, 1, ?, 'new'), (2, 1, ?, 'new'), (3, 2, ?, 'new')", (now, now, now))
+        await db.executemany(
+            "INSERT INTO sightings (paper_id, feed_id, batch_id, position, announce_type, announced,"
+            " seen_at) VALUES (1, ?, ?, 0, ?, ?, ?)",
+            [(1, 1, None, "2026-08-21", now), (1, 2, None, "2026-08-21", now),  # the duplicate
+             (2, 3, "cross", "2026-08-20", now)],
+        )
+    store = await Store(path).open()
+    try:
+        assert store.schema_version >= 4
+        seen = await sightings(store)
+        assert sorted(seen) == [
+            ("https://huggingface.co/api/daily_papers", "2608.00001", None, "2026-08-21"),
+            ("https://rss.arxiv.org/rss/cs.CL", "2608.00001", "cross", "2026-08-20"),
+        ]
+        paper = await store.get_paper("2608.00001")
+        assert paper is not None
+        assert paper.arxiv_announced == date(2026, 8, 20)  # arXiv's listing decides the date
+        assert paper.announced == date(2026, 8, 20)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db, pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO sightings (paper_id, feed_id, batch_id, position, announce_type,"
+                   " announced, seen_at) VALUES (1, 1, 2, 0, NULL, '2026-08-21', 'x')")
+
+
+# ---------------------------------------------------------------- 2. order-independent dates
+
+
+def _hf_overlapping_cl() -> list[dict]:
+    """A Daily Papers day (HF's publishedAt days before arXiv's listing) holding three cs.CL
+    papers of the real listing, and others arXiv never lists."""
+    items = hf_items("hf_daily_papers_2026-08-21_indent2.json")[:6]
+    for item, key in zip(items, ("2608.18082", "2608.17939", "2608.18124"), strict=False):
+        item["paper"]["id"] = key
+        item["paper"]["publishedAt"] = "2026-08-17T17:59:00.000Z"  # HF dates it earlier
+    return items
+
+
+def _cross_into_ai() -> bytes:
+    """cs.AI's listing four days later cross-lists one cs.CL paper (and announces one of its own)."""
+    real = next(p for p in parse_feed((REAL / CL).read_bytes()).papers if p.key == "2608.18082")
+    return arxiv_rss("cs.AI", date(2026, 8, 24), [
+        Item(real.key, real.title, "cross", categories=["cs.CL", "cs.AI"],
+             creator=", ".join(real.authors), abstract=real.abstract),
+        Item("2608.20001", "An agent of its own", "new", categories=["cs.AI"]),
+    ])
+
+
+async def _store_snapshot(store: Store) -> tuple[dict, set]:
+    async with aiosqlite.connect(store.path) as db, db.execute("SELECT * FROM papers") as cur:
+        names = [d[0] for d in cur.description]
+        rows = await cur.fetchall()
+    skip = {"id", "first_seen", "last_changed"}
+    papers = {row[1]: {n: v for n, v in zip(names, row, strict=True) if n not in skip} for row in rows}
+    return papers, set(await sightings(store))
+
+
+async def test_the_same_feeds_in_any_order_give_the_same_store(harness, feed_server: FeedServer,
+                                                               real_fixture, tmp_path: Path) -> None:
+    feed_server.serve("/rss/cs.CL", real_fixture(CL))
+    feed_server.serve("/rss/cs.AI", _cross_into_ai())
+    feed_server.serve("/api/daily_papers", hf_body(_hf_overlapping_cl()), content_type="application/json")
+    names = ("cs.CL", "cs.AI", "daily_papers")
+    snapshots = []
+    for run, order in enumerate(itertools.permutations(names)):
+        h: Harness = await harness({f"/rss/{n}" if n != "daily_papers" else "/api/daily_papers": {}
+                                    for n in names}, database={"path": str(tmp_path / f"{run}.db")})
+        feeds = {f.url.rsplit("/", 1)[-1]: f for f in await h.store.list_feeds()}
+        for name in order:
+            assert (await h.ingestor.poll_feed(feeds[name], force=True)).status == "new"
+        snapshots.append(await _store_snapshot(h.store))
+        await h.store.close()
+    first_papers, first_sightings = snapshots[0]
+    for papers, seen in snapshots[1:]:
+        for key, paper in papers.items():
+            assert {k: v for k, v in paper.items() if v != first_papers[key][k]} == {}, key
+        assert papers == first_papers
+        assert seen == first_sightings
+    longnovel = first_papers["2608.18082"]
+    # arXiv announced it on 08-20 (cs.CL) and 08-24 (cs.AI); HF dated it 08-17
+    assert (longnovel["announced"], longnovel["arxiv_announced"]) == ("2026-08-20", "2026-08-20")
+    hf_only = next(p for k, p in first_papers.items() if p["core_source"] == "hf-daily")
+    assert hf_only["announced"] == hf_only["other_announced"] is not None
+
+
+async def test_a_paper_first_seen_on_hugging_face_is_news_where_arxiv_announces_it(
+    harness, feed_server: FeedServer
+) -> None:
+    feed_server.serve("/api/daily_papers", hf_body(_hf_overlapping_cl()), content_type="application/json")
+    feed_server.serve("/rss/cs.AI", _cross_into_ai())
+    h: Harness = await harness({"/api/daily_papers": {}, "/rss/cs.AI": {}})
+    heard: list[int] = []
+
+    async def listener(ids: list[int]) -> None:  # subscriptions are matched on these
+        heard.extend(ids)
+
+    h.ingestor.on_new_papers(listener)
+    feeds = {f.url.rsplit("/", 1)[-1]: f for f in await h.store.list_feeds()}
+    await h.ingestor.poll_feed(feeds["daily_papers"])
+    cursor = await h.store.max_sighting_id()
+    paper = await h.store.get_paper("2608.18082")
+    assert paper is not None and paper.announced == date(2026, 8, 17) and paper.id in heard
+    heard.clear()
+
+    outcome = await h.ingestor.poll_feed(feeds["cs.AI"])
+    assert outcome.new == 2  # the cross-list and cs.AI's own paper
+    assert paper.id in heard
+    paper = await h.store.get_paper("2608.18082")
+    assert paper is not None and paper.announced == date(2026, 8, 24)  # arXiv's date now
+    assert "cs.AI" in paper.categories
+
+    follows_ai = DigestConfig(guild_id=1, channel_id=2, categories=["cs.AI"], post_time="09:00",
+                              timezone="UTC", include_hf=True)
+    found = await h.store.digest_candidates(follows_ai, after=cursor,
+                                            up_to=await h.store.max_sighting_id(),
+                                            hf_feed_ids=[feeds["daily_papers"].id])
+    assert "2608.20001" in [c.paper.key for c in found]
+    # this digest already showed it as a Hugging Face paper: not repeated
+    assert "2608.18082" not in [c.paper.key for c in found]
+    without_hf = DigestConfig(guild_id=1, channel_id=2, categories=["cs.AI"], post_time="09:00",
+                              timezone="UTC", include_hf=False)
+    found = await h.store.digest_candidates(without_hf, after=cursor,
+                                            up_to=await h.store.max_sighting_id(),
+                                            hf_feed_ids=[feeds["daily_papers"].id])
+    assert sorted(c.paper.key for c in found) == ["2608.18082", "2608.20001"]
+
+
+# ---------------------------------------------------------------- 3. one HF file is one day
+
+
+def _date_form_file() -> list[dict]:
+    """The `?date=` form without `submittedOnDailyAt`: top-level publishedAt is arXiv's time,
+    which for some items falls on the day before."""
+    items = hf_items()
+    for n, item in enumerate(items):
+        item["paper"].pop("submittedOnDailyAt", None)
+        item["publishedAt"] = "2025-09-29T22:10:00.000Z" if n % 4 == 0 else "2025-09-30T08:00:00.000Z"
+    return items
+
+
+def test_a_date_form_file_is_one_day() -> None:
+    body = hf_body(_date_form_file())
+    asked = parse_feed(body, FeedKind.HF_DAILY,
+                       url="https://huggingface.co/api/daily_papers?date=2025-09-30")
+    assert {p.hf_date for p in asked.papers} == {HF_DAY} and asked.feed_date == HF_DAY
+    unnamed = parse_feed(body, FeedKind.HF_DAILY, url="https://huggingface.co/api/daily_papers")
+    assert {p.hf_date for p in unnamed.papers} == {HF_DAY}
+
+
+async def test_a_date_form_file_is_sighted_on_one_day(harness, feed_server: FeedServer) -> None:
+    feed_server.serve("/api/daily_papers", hf_body(_date_form_file()), content_type="application/json")
+    h: Harness = await harness({"/api/daily_papers?date=2025-09-30": {}})
+    await h.poll()
+    assert {day for *_, day in await sightings(h.store)} == {"2025-09-30"}
+    day, papers = await h.store.latest_hf_day()
+    assert day == HF_DAY and len(papers) == 50
