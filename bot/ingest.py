@@ -175,6 +175,11 @@ class Ingestor:
         except FeedFormatError as error:
             return await self._fail(feed, f"not a valid feed: {error}", None)
         parse_seconds = time.perf_counter() - started
+        if not parsed.papers and parsed.skipped_items:
+            # Items, none usable: a broken feed, never an empty day.
+            return await self._fail(
+                feed, f"not a valid feed: none of its {parsed.skipped_items} items has a usable id",
+                None)
 
         fingerprint = parsed.fingerprint()
         if not parsed.papers:
@@ -204,7 +209,7 @@ class Ingestor:
             len(result.older_keys), parsed.skipped_items,
         )
         if parsed.skipped_items:
-            log.warning("feed %s: %d items skipped (no usable id)", feed.label, parsed.skipped_items)
+            log.warning("feed %s: %d item(s) skipped (no usable id)", feed.label, parsed.skipped_items)
         for note in parsed.notes:
             log.warning("feed %s: %s", feed.label, note)
         if result.new_paper_ids:

@@ -89,6 +89,22 @@ _SPECIAL_LETTER_RE = re.compile(
     r"\\(ss|aa|AA|ae|AE|oe|OE|dh|DH|th|TH|ng|NG|dj|DJ|o|O|l|L|i|j)(?![A-Za-z])(?:\{\}| (?=[A-Za-z]))?"
 )
 _ESCAPES_RE = re.compile(r"\\([&%_#])")
+# Greek letters and text symbols braced outside math (`{\lambda}Split`, `Med-URWKV{\dag}`).
+_SYMBOLS = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ϵ", "zeta": "ζ",
+    "eta": "η", "theta": "θ", "iota": "ι", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν",
+    "xi": "ξ", "pi": "π",
+    "rho": "ρ", "sigma": "σ", "tau": "τ", "upsilon": "υ", "phi": "φ", "chi": "χ", "psi": "ψ",
+    "omega": "ω", "varepsilon": "ε", "vartheta": "ϑ", "varphi": "ϕ", "varrho": "ϱ",
+    "varsigma": "ς", "varpi": "ϖ", "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ",
+    "Xi": "Ξ", "Pi": "Π", "Sigma": "Σ", "Upsilon": "Υ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
+    "dag": "†", "ddag": "‡", "textdagger": "†", "textdaggerdbl": "‡", "S": "§", "P": "¶",
+    "pounds": "£", "copyright": "©", "textregistered": "®", "texttrademark": "™",
+    "ldots": "…", "dots": "…", "textbullet": "•", "textendash": "–", "textemdash": "—",
+}
+# Only the braced forms, which are unambiguous text: a bare `\beta` stays as written.
+_SYMBOL_NAMES = "|".join(sorted(_SYMBOLS, key=len, reverse=True))
+_SYMBOL_RE = re.compile(r"\{\\(" + _SYMBOL_NAMES + r")\}|\\(" + _SYMBOL_NAMES + r")\{\}")
 # A brace group around one converted (non-ASCII) letter: `{ö}` left over from `{\"o}`.
 _BRACED_CHAR_RE = re.compile(r"\{([^\x00-\x7f{}\\][\u0300-\u036f]*|[A-Za-z][\u0300-\u036f]+)\}")
 # Math segments, and escaped `\$`/`\\` which must not open one.
@@ -116,6 +132,7 @@ def _tex_text_segment(text: str) -> str:
     text = _SYMBOL_ACCENT_RE.sub(_sub_symbol_accent, text)
     text = _LETTER_ACCENT_RE.sub(_sub_letter_accent, text)
     text = _SPECIAL_LETTER_RE.sub(lambda m: _SPECIAL_LETTERS[m.group(1)], text)
+    text = _SYMBOL_RE.sub(lambda m: _SYMBOLS[m.group(1) or m.group(2)], text)
     text = _ESCAPES_RE.sub(r"\1", text)
     return _BRACED_CHAR_RE.sub(r"\1", text)
 
@@ -310,15 +327,65 @@ def _clean_name(raw: str) -> str:
     return tex_to_unicode(name)
 
 
+_INITIALS_RE = re.compile(r"(?:[A-Z][a-z]?\.(?:\s*-\s*|\s+)?)+")
+_NAME_PARTICLES = frozenset(
+    ["de", "del", "della", "der", "den", "di", "da", "dos", "du", "la", "le", "van", "von", "zu",
+     "y", "bin", "al", "ibn", "ter"]
+)
+_ORG_WORDS_RE = re.compile(
+    r"\b(?:collaboration|consortium|group|team|lab|laboratory|institute|university|center|"
+    r"centre|society|project|network|initiative|committee|association|council|foundation|"
+    r"department|school|college|inc|ltd|corporation|company|program|programme|the|for|of)\b",
+    re.I,
+)
+
+
+def _is_initials(text: str) -> bool:
+    """`M.`, `A. K.`, `J.-P.`, `Ch.`: the given-name part of a `Surname, I.` pair."""
+    return _INITIALS_RE.fullmatch(text.strip()) is not None
+
+
+def _looks_like_person(text: str) -> bool:
+    """`Le Hong Trang`, `Donald Johann Jr.`, `Vincent van Gogh`; not `Center for Data`."""
+    words = text.split()
+    if not 1 <= len(words) <= 6 or _ORG_WORDS_RE.search(text):
+        return False
+    return all(w[:1].isupper() or w.lower() in _NAME_PARTICLES for w in words)
+
+
+def _pair_surname_initials(parts: list[str]) -> list[str] | None:
+    """bioRxiv and medRxiv write `Kaur, M., Shukla, A.`: pairs, one person each."""
+    if len(parts) < 2 or len(parts) % 2:
+        return None
+    surnames, initials = parts[0::2], parts[1::2]
+    if all(_is_initials(i) for i in initials) and not any(_is_initials(n) for n in surnames):
+        return [f"{i.strip()} {n.strip()}" for n, i in zip(surnames, initials, strict=True)]
+    return None
+
+
+def _split_and(chunk: str, *, and_joins: bool) -> list[str]:
+    """`Donald Johann Jr. and Fred Prior` is two people; `A and B Collaboration` is one."""
+    if " and " not in chunk:
+        return [chunk]
+    subparts = _split_top_level(chunk.replace(" and ", "\x00"), "\x00")
+    if not subparts or len(subparts) < 2:
+        return [chunk]
+    if and_joins or all(_looks_like_person(_clean_name(p)) for p in subparts):
+        return subparts
+    return [chunk]
+
+
 def split_authors(text: str, *, and_joins: bool = False) -> list[str]:
     """Split one author string into names.
 
     arXiv's `dc:creator` is a single comma-joined string in which commas inside
     parentheses belong to affiliations (`Name (Univ, City), Name2` is two authors).
     The parenthesized affiliation is dropped from the display name. If the string uses
-    `;` outside parentheses, that is the separator (`Smith, J.; Doe, A.`). With
-    `and_joins` (generic feeds), a final `A, B and C` / `A, B, and C` is split too;
-    arXiv never joins with "and", and collaboration names contain it.
+    `;` outside parentheses, that is the separator (`Smith, J.; Doe, A.`). bioRxiv's
+    `Kaur, M., Shukla, A.` is read as surname-initials pairs. A list may end `..., and
+    Le Hong Trang` or be `A Jr. and B C`: an `and` between names that look like people
+    separates them (collaboration names keep theirs). With `and_joins` (generic
+    feeds), the final `A, B and C` is always split.
     """
     if not text or not text.strip():
         return []
@@ -330,6 +397,10 @@ def split_authors(text: str, *, and_joins: bool = False) -> list[str]:
     raw_parts = _split_top_level(text, sep)
     if raw_parts is None:  # unbalanced parentheses: plain split is the best guess
         raw_parts = text.split(sep)
+    if sep == ",":
+        paired = _pair_surname_initials(raw_parts)
+        if paired is not None:
+            return [_clean_name(p) for p in paired]
     pieces = [
         _Piece(part, part.startswith("  ") or (idx == 0 and part.startswith(" ")))
         for idx, part in enumerate(raw_parts)
@@ -339,18 +410,11 @@ def split_authors(text: str, *, and_joins: bool = False) -> list[str]:
     names: list[str] = []
     for n, piece in enumerate(pieces):
         chunk = collapse_ws(piece.text)
-        if and_joins:
-            if chunk.lower().startswith("and "):
-                chunk = chunk[4:]
-            if n == len(pieces) - 1:
-                subparts = _split_top_level(chunk.replace(" and ", "\x00"), "\x00")
-                if subparts and len(subparts) > 1:
-                    for sub in subparts:
-                        cleaned = _clean_name(sub)
-                        if _HAS_WORD_RE.search(cleaned):
-                            names.append(cleaned)
-                    continue
-        cleaned = _clean_name(chunk)
-        if _HAS_WORD_RE.search(cleaned):  # drops "" and the ":" of "NVIDIA: A, B"
-            names.append(cleaned)
+        if n > 0 and chunk.lower().startswith("and "):  # `..., and Le Hong Trang`
+            chunk = chunk[4:]
+        subparts = _split_and(chunk, and_joins=and_joins and n == len(pieces) - 1)
+        for sub in subparts:
+            cleaned = _clean_name(sub)
+            if _HAS_WORD_RE.search(cleaned):  # drops "" and the ":" of "NVIDIA: A, B"
+                names.append(cleaned)
     return names

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,13 +15,15 @@ import pytest
 
 from bot.digest.model import DigestConfig
 from bot.models import FeedKind
+from bot.search import parse_query
 from bot.sources import parse_feed
 from bot.store import Store
 from bot.store.migrate import bundled_migrations, migrate
 from tests import test_ingest
 from tests.botharness import World
 from tests.feedserver import FeedServer
-from tests.listings import REAL, Item, arxiv_rss, hf_body, hf_items
+from tests.listings import REAL, Item, PreprintItem, arxiv_rss, biorxiv_rss, hf_body, hf_items
+from tests.test_cli import run, write_config
 from tests.test_ingest import Harness
 
 harness = test_ingest.harness  # the ingestion harness fixture: real HTTP, real SQLite
@@ -183,9 +186,9 @@ async def test_the_same_feeds_in_any_order_give_the_same_store(harness, feed_ser
     feed_server.serve("/api/daily_papers", hf_body(_hf_overlapping_cl()), content_type="application/json")
     names = ("cs.CL", "cs.AI", "daily_papers")
     snapshots = []
-    for run, order in enumerate(itertools.permutations(names)):
+    for attempt, order in enumerate(itertools.permutations(names)):
         h: Harness = await harness({f"/rss/{n}" if n != "daily_papers" else "/api/daily_papers": {}
-                                    for n in names}, database={"path": str(tmp_path / f"{run}.db")})
+                                    for n in names}, database={"path": str(tmp_path / f"{attempt}.db")})
         feeds = {f.url.rsplit("/", 1)[-1]: f for f in await h.store.list_feeds()}
         for name in order:
             assert (await h.ingestor.poll_feed(feeds[name], force=True)).status == "new"
@@ -275,3 +278,175 @@ async def test_a_date_form_file_is_sighted_on_one_day(harness, feed_server: Feed
     assert {day for *_, day in await sightings(h.store)} == {"2025-09-30"}
     day, papers = await h.store.latest_hf_day()
     assert day == HF_DAY and len(papers) == 50
+
+
+# ---------------------------------------------------------------- 4. authors
+
+
+def _pairs(n: int) -> str:
+    return ", ".join(f"Surname{chr(65 + i % 26)}{i}, {chr(65 + i % 26)}." for i in range(n))
+
+
+async def test_biorxiv_surname_initials_pairs_are_people(harness, feed_server: FeedServer) -> None:
+    creator = "Kaur, M., Shukla, A., Li, J.-P., " + _pairs(255)
+    feed_server.serve("/biorxiv/bioinformatics", biorxiv_rss([
+        PreprintItem("743294", 1, "Mapping gut microbes", creator, date(2019, 8, 22))]))
+    feed_server.serve("/medrxiv/epidemiology", biorxiv_rss([
+        PreprintItem("19004549", 1, "Cohort follow-up", "Nguyen, T. H., Smith, K.", date(2019, 8, 23))],
+        server="medrxiv"))
+    h: Harness = await harness({"/biorxiv/bioinformatics": {}, "/medrxiv/epidemiology": {}})
+    await h.poll()
+    paper = await h.store.get_paper("doi:10.1101/743294")
+    assert paper is not None
+    assert len(paper.authors) == 258  # not 516 names
+    assert paper.authors[:3] == ["M. Kaur", "A. Shukla", "J.-P. Li"]
+    med = await h.store.get_paper("doi:10.1101/19004549")
+    assert med is not None and med.authors == ["T. H. Nguyen", "K. Smith"]
+
+
+async def test_arxiv_author_lists_joined_with_and(harness, feed_server: FeedServer) -> None:
+    feed_server.serve("/rss/cs.CV", arxiv_rss("cs.CV", date(2026, 8, 20), [
+        Item("2608.30001", "Medical segmentation", creator="Van Tuan Pham, Thi Ai Thao Nguyen, "
+             "and Le Hong Trang", categories=["cs.CV"]),
+        Item("2608.30002", "Radiomics", creator="Donald Johann Jr. and Fred Prior", categories=["cs.CV"]),
+        Item("2608.30003", "A detector", creator="ATLAS Collaboration and CMS Collaboration",
+             categories=["cs.CV"]),
+    ]))
+    h: Harness = await harness({"/rss/cs.CV": {}})
+    await h.poll()
+    papers = await h.store.get_papers(["2608.30001", "2608.30002", "2608.30003"])
+    assert papers["2608.30001"].authors == ["Van Tuan Pham", "Thi Ai Thao Nguyen", "Le Hong Trang"]
+    assert papers["2608.30002"].authors == ["Donald Johann Jr.", "Fred Prior"]
+    assert papers["2608.30003"].authors == ["ATLAS Collaboration and CMS Collaboration"]
+
+
+ATOM_BLOG = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title>A research blog</title>
+  <id>urn:uuid:60a76c80-d399-11d9-b93C-0003939e0af6</id>
+  <updated>2026-08-20T10:00:00Z</updated>
+  <author><name>Jane Roe</name></author>
+  <entry>
+    <title>Notes on scaling</title><id>urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a</id>
+    <link href="https://blog.example.org/scaling"/><updated>2026-08-20T10:00:00Z</updated>
+    <summary>What we learned.</summary>
+  </entry>
+  <entry>
+    <title>A guest post</title><id>urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6b</id>
+    <link href="https://blog.example.org/guest"/><updated>2026-08-19T10:00:00Z</updated>
+    <author><name>John Doe</name></author>
+    <summary>A visitor writes.</summary>
+  </entry>
+</feed>
+"""
+
+
+def test_an_atom_feeds_author_stands_for_entries_without_one() -> None:
+    feed = parse_feed(ATOM_BLOG, url="https://blog.example.org/atom.xml")
+    assert [p.authors for p in feed.papers] == [["Jane Roe"], ["John Doe"]]
+
+
+# ---------------------------------------------------------------- 5. TeX outside math
+
+
+LG = ["cs.LG"]
+
+
+async def test_tex_symbols_outside_math_read_as_text(harness, feed_server: FeedServer) -> None:
+    feed_server.serve("/rss/cs.LG", arxiv_rss("cs.LG", date(2026, 8, 20), [
+        Item("2608.40001", r"{\lambda}Split: Splitting Learning with $\lambda$-Weights", categories=LG),
+        Item("2608.40002", r"{\alpha}Depth: Monocular Depth with $\alpha$ Blending", categories=LG),
+        Item("2608.40003", r"Med-URWKV{\dag}: Medical Segmentation", categories=LG),
+    ]))
+    h: Harness = await harness({"/rss/cs.LG": {}})
+    await h.poll()
+    papers = await h.store.get_papers(["2608.40001", "2608.40002", "2608.40003"])
+    assert papers["2608.40001"].title == r"λSplit: Splitting Learning with $\lambda$-Weights"
+    assert papers["2608.40002"].title == r"αDepth: Monocular Depth with $\alpha$ Blending"
+    assert papers["2608.40003"].title == "Med-URWKV†: Medical Segmentation"
+    hits = await h.store.search(parse_query("λSplit"))
+    assert hits and hits[0].paper.key == "2608.40001"
+
+
+# ---------------------------------------------------------------- 6. bioRxiv identity
+
+
+async def test_a_biorxiv_v2_updates_its_v1(harness, feed_server: FeedServer) -> None:
+    v1 = PreprintItem("743294", 1, "Mapping gut microbes", "Kaur, M., Shukla, A.", date(2019, 8, 22))
+    feed_server.serve("/biorxiv/bioinformatics", biorxiv_rss([v1]))
+    h: Harness = await harness({"/biorxiv/bioinformatics": {}})
+    first = (await h.poll())["bioinformatics"]
+    assert first.new == 1
+    v2 = PreprintItem("743294", 2, "Mapping gut microbes, revised", "Kaur, M., Shukla, A.",
+                      date(2019, 9, 30))
+    feed_server.serve("/biorxiv/bioinformatics", biorxiv_rss([v2]))
+    second = (await h.poll(force=True))["bioinformatics"]
+    assert (second.new, second.updated) == (0, 1)
+    assert await h.store.count_papers() == 1
+    paper = await h.store.get_paper("doi:10.1101/743294")
+    assert paper is not None
+    assert (paper.doi, paper.version, paper.title) == ("10.1101/743294", 2, "Mapping gut microbes, revised")
+    assert await h.store.paper_updates("doi:10.1101/743294") == [("version", "v1", "v2")]
+
+
+# ---------------------------------------------------------------- 7. nothing dropped silently
+
+
+def _with_unparseable_item(listing: bytes) -> bytes:
+    broken = (b"    <item>\n      <title>An item whose id is garbled</title>\n"
+              b"      <link>https://arxiv.org/abs/not-an-id</link>\n"
+              b"      <description>arXiv:garbled Announce Type: new \nAbstract: x</description>\n"
+              b'      <guid isPermaLink="false">oai:arXiv.org:garbled</guid>\n    </item>\n')
+    return listing.replace(b"  </channel>", broken + b"  </channel>")
+
+
+async def test_fetch_counts_items_skipped_for_an_unparseable_id(feed_server: FeedServer,
+                                                                tmp_path: Path) -> None:
+    listing = arxiv_rss("cs.CV", date(2026, 8, 20), [Item("2608.30001", "Fine", categories=["cs.CV"])])
+    url = feed_server.serve("/rss/cs.CV", _with_unparseable_item(listing))
+    config = write_config(tmp_path / "config.toml", [url])
+    fetched = await run(["--config", str(config), "fetch", "--json"], tmp_path)
+    assert fetched.code == 0, fetched.err
+    summary = json.loads(fetched.out)[0]
+    assert (summary["items"], summary["new"], summary["skipped"]) == (1, 1, 1)
+    text_dir = tmp_path / "text"
+    text_dir.mkdir()
+    config = write_config(text_dir / "config.toml", [url])
+    shown = await run(["--config", str(config), "fetch"], text_dir)
+    line = " ".join(shown.out.split())  # the console wraps long lines
+    assert "1 new" in line and "1 skipped (no usable id)" in line
+
+
+async def test_one_invalid_utf8_byte_does_not_reject_a_listing(harness, feed_server: FeedServer,
+                                                               real_fixture, caplog) -> None:
+    body = real_fixture(CL)
+    at = body.index(b"LongNovel")
+    feed_server.serve("/rss/cs.CL", body[:at] + b"\xe9" + body[at:])
+    h: Harness = await harness({"/rss/cs.CL": {}})
+    outcome = (await h.poll())["cs.CL"]
+    assert outcome.status == "new" and outcome.items == 141
+    assert outcome.notes == ["1 invalid UTF-8 byte(s) replaced with U+FFFD"]
+    assert outcome.as_dict()["notes"] == outcome.notes
+    assert "invalid UTF-8" in caplog.text
+    paper = await h.store.get_paper("2608.18082")
+    assert paper is not None and paper.title.startswith("\ufffdLongNovel")
+
+
+async def test_an_empty_arxiv_api_answer_is_not_a_weekend(feed_server: FeedServer, tmp_path: Path,
+                                                          real_fixture) -> None:
+    no_results = real_fixture("arxiv_api_NEWformat_id_list_nonexistent_2025-11-11.xml")
+    url = feed_server.serve("/api/query", no_results, content_type="application/atom+xml")
+    config = write_config(tmp_path / "config.toml", [url])
+    fetched = await run(["--config", str(config), "fetch"], tmp_path)
+    assert fetched.code == 0, fetched.err
+    assert "weekend" not in fetched.out and "holiday" not in fetched.out
+    assert "no results" in fetched.out
+
+
+async def test_a_feed_whose_items_all_lack_ids_fails_clearly(harness, feed_server: FeedServer) -> None:
+    empty_listing = arxiv_rss("cs.CV", date(2026, 8, 20), [])
+    feed_server.serve("/rss/cs.CV", _with_unparseable_item(empty_listing))
+    h: Harness = await harness({"/rss/cs.CV": {}})
+    outcome = (await h.poll())["cs.CV"]
+    assert outcome.status == "failed"
+    assert "none of its 1 items has a usable id" in (outcome.error or "")

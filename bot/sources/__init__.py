@@ -16,7 +16,7 @@ from collections.abc import Callable
 from bot.models import FeedFormatError, FeedKind, ParsedFeed
 from bot.sources.arxiv_api import parse_arxiv_api
 from bot.sources.arxiv_rss import parse_arxiv_listing
-from bot.sources.common import INTERNAL_ERROR_PREFIX, snippet
+from bot.sources.common import INTERNAL_ERROR_PREFIX, repair_utf8, snippet
 from bot.sources.detect import detect_kind
 from bot.sources.generic import parse_generic
 from bot.sources.hf_daily import parse_hf_daily
@@ -56,9 +56,17 @@ def parse_feed(
     try:
         if resolved is None:
             resolved = detect_kind(body, content_type, url)
+        notes: list[str] = []
+        if resolved is not FeedKind.RSS:  # feedparser copes with encodings on its own
+            body, replaced = repair_utf8(body)
+            if replaced:
+                notes.append(f"{replaced} invalid UTF-8 byte(s) replaced with U+FFFD")
         if resolved is FeedKind.HF_DAILY:
-            return parse_hf_daily(body, url)
-        return _PARSERS[resolved](body, content_type)
+            parsed = parse_hf_daily(body, url)
+        else:
+            parsed = _PARSERS[resolved](body, content_type)
+        parsed.notes.extend(notes)
+        return parsed
     except FeedFormatError:
         raise
     except Exception as exc:

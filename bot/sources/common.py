@@ -20,6 +20,7 @@ __all__ = [
     "most_common",
     "parse_iso_datetime",
     "parse_rfc822",
+    "repair_utf8",
     "snippet",
     "split_announce_prefix",
     "to_date",
@@ -41,6 +42,31 @@ def snippet(body: bytes, limit: int = 80) -> str:
 def fail(reason: str, body: bytes) -> FeedFormatError:
     """A FeedFormatError whose message says what was wrong and shows the start of the body."""
     return FeedFormatError(f"{reason}; body starts {snippet(body)}")
+
+
+_XML_ENCODING_RE = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+
+
+def repair_utf8(body: bytes) -> tuple[bytes, int]:
+    """A UTF-8 body with a few invalid bytes, made valid: (body, bytes replaced).
+
+    One bad byte in a 141-paper listing makes expat and json refuse the whole document;
+    replacing it with U+FFFD keeps the other 140 papers (and the caller says so). Bodies
+    that declare another encoding, or are UTF-16, are left to the parser.
+    """
+    head = body[:256].lstrip(b"\xef\xbb\xbf")
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return body, 0
+    declared = _XML_ENCODING_RE.match(head)
+    if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        return body, 0
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = body.decode("utf-8", errors="replace")
+        replaced = text.count("\ufffd") - body.count("\ufffd".encode())
+        return text.encode("utf-8"), max(replaced, 1)
+    return body, 0
 
 
 @lru_cache(maxsize=256)  # a listing repeats one pubDate on every item

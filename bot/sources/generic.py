@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -68,11 +69,17 @@ def _hf_paper_id(href: str) -> tuple[str, int | None] | None:
     return None
 
 
-def _authors(entry: Any) -> list[str]:
-    raw = [a.get("name") for a in entry.get("authors") or [] if isinstance(a, dict) and a.get("name")]
+def _author_names(node: Any) -> list[str]:
+    raw = [a.get("name") for a in node.get("authors") or [] if isinstance(a, dict) and a.get("name")]
     names = [n for n in raw if isinstance(n, str) and n.strip()]
-    if not names and _str(entry.get("author")):
-        names = [entry["author"]]
+    if not names and _str(node.get("author")):
+        names = [node["author"]]
+    return names
+
+
+def _authors(entry: Any, feed_authors: list[str]) -> list[str]:
+    """The entry's authors; an Atom feed's own `<author>` stands for entries without one."""
+    names = _author_names(entry) or feed_authors
     if len(names) != 1:
         return [tex_to_unicode(strip_html(n)) for n in names]
     # One string may hold the whole list (`dc:creator` "A, B and C" or "Smith, J.; Doe, A.").
@@ -92,7 +99,29 @@ def _text(detail: Any, value: Any) -> str:
     return collapse_ws(text)
 
 
-def _entry(entry: Any) -> PaperRecord | None:
+_DOI_RE = re.compile(r"^(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\S+)$", re.I)
+
+
+def _doi(entry: Any, link: str | None) -> str | None:
+    """The item's DOI: `prism:doi`, `dc:identifier` (`doi:10.1101/743294`) or a doi.org link."""
+    for value in (entry.get("prism_doi"), entry.get("dc_identifier"), link):
+        m = _DOI_RE.match(_str(value) or "")
+        if m:
+            return m.group(1)
+    return None
+
+
+def _doi_version(doi: str, hrefs: list[str | None]) -> int | None:
+    """bioRxiv/medRxiv links carry the version after the DOI's suffix: `.../743294v2?rss=1`."""
+    suffix = re.escape(doi.split("/", 1)[1])
+    for href in hrefs:
+        m = re.search(suffix + r"v(\d{1,3})(?![\d])", href or "", re.I)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def _entry(entry: Any, feed_authors: list[str]) -> PaperRecord | None:
     link = _str(entry.get("link"))
     guid = _str(entry.get("id"))
     title = _text(entry.get("title_detail"), entry.get("title"))
@@ -123,27 +152,29 @@ def _entry(entry: Any) -> PaperRecord | None:
     abstract, _, prefix_type = split_announce_prefix(_text(summary_detail, summary))
     published = _datetime(entry, "published")
     updated = _datetime(entry, "updated")
-    doi = _str(entry.get("prism_doi"))
-    if doi is None and link and link.lower().startswith(("https://doi.org/", "http://dx.doi.org/")):
-        doi = link.split("doi.org/", 1)[1]
+    doi = _doi(entry, link)
     categories: list[str] = []
     for tag in entry.get("tags") or []:
         term = _str(tag.get("term")) if isinstance(tag, dict) else None
         if term and term not in categories:
             categories.append(term)
-    key = (
-        ident[0]
-        if ident
-        else "rss:" + hashlib.sha1(basis.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
-    )
+    # Identity: an arXiv id; else, for a preprint whose link and guid name the version
+    # (bioRxiv's `.../743294v2?rss=1`), its DOI, so v2 updates v1; else a hash of the guid.
+    version = ident[1] if ident else (_doi_version(doi, hrefs) if doi else None)
+    if ident:
+        key = ident[0]
+    elif doi and version is not None:
+        key = "doi:" + doi.lower()
+    else:
+        key = "rss:" + hashlib.sha1(basis.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
     return PaperRecord(
         key=key,
         title=tex_to_unicode(title) if ident else title,
         source=FeedKind.RSS,
-        authors=_authors(entry),
+        authors=_authors(entry, feed_authors),
         abstract=abstract,
         arxiv_id=ident[0] if ident else None,
-        version=ident[1] if ident else None,
+        version=version,
         categories=categories,
         announce_type=announce_type(_str(entry.get("arxiv_announce_type")) or prefix_type) if ident else None,
         announced=to_date(published or updated),
@@ -174,8 +205,9 @@ def parse_generic(body: bytes, content_type: str | None = None) -> ParsedFeed:
         raise fail(f"not an RSS/Atom feed{detail}", body)
     papers: list[PaperRecord] = []
     skipped = 0
+    feed_authors = _author_names(feed)
     for entry in entries:
-        record = _entry(entry)
+        record = _entry(entry, feed_authors)
         if record is None:
             skipped += 1
         else:

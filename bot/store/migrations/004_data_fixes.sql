@@ -28,3 +28,4 @@ UPDATE papers SET arxiv_announced = (
 );
 UPDATE papers SET other_announced = announced;
 UPDATE papers SET announced = COALESCE(arxiv_announced, other_announced);
+
