@@ -7,6 +7,7 @@ the Discord token is read from the environment only.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass
@@ -83,6 +84,21 @@ class HttpSettings(_Section):
         default=False,
         description="let feeds added from Discord reach private or loopback addresses",
     )
+    allowed_private_networks: list[str] = Field(
+        default_factory=list,
+        description="networks (CIDR) feeds added from Discord may reach although private, "
+        "e.g. an intranet feed server; everything else private stays refused",
+    )
+
+    @field_validator("allowed_private_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network such as 10.0.0.0/8") from None
+        return value
 
 
 class PollingSettings(_Section):
@@ -191,6 +207,15 @@ class DigestDefaults(_Section):
         return value
 
 
+class CommunitySettings(_Section):
+    """Server feeds (/feed), /top and recaps."""
+
+    max_feeds_per_server: int = Field(default=20, ge=1, le=1000)
+    live_items_per_post: int = Field(default=10, ge=1, le=25)
+    feeds_in_flight_per_server: int = Field(default=4, ge=1, le=50)
+    disable_feed_after_failures: int = Field(default=10, ge=1, le=1000)
+
+
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     feeds: list[FeedSettings] = Field(
@@ -202,6 +227,7 @@ class Settings(_Section):
     discord: DiscordSettings = DiscordSettings()
     digest: DigestDefaults = DigestDefaults()
     readers: ReaderSettings = ReaderSettings()
+    community: CommunitySettings = CommunitySettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("feeds")

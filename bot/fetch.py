@@ -4,7 +4,8 @@ whole process.
 
 Redirects are followed by hand so that every hop passes the same checks: the
 politeness limiter for arXiv hosts and, for feeds added from Discord, the
-refusal of private and loopback addresses.
+refusal of private and loopback addresses (bot/netguard.py: resolved once, the
+checked address is the one connected to).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import email.utils
 import ipaddress
 import logging
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -27,6 +27,7 @@ from multidict import CIMultiDict
 
 from bot import __version__
 from bot.config import Settings
+from bot.netguard import AddressPolicy, AddressRefused, guarded_connector, literal_address, policy_from
 from bot.timeutil import Clock, utcnow
 
 log = logging.getLogger(__name__)
@@ -152,33 +153,24 @@ def _snippet(body: bytes, limit: int = 160) -> str:
     return text[:limit] + ("…" if len(text) > limit else "")
 
 
-async def assert_public_host(url: str) -> None:
-    """Refuse a URL whose host resolves to a private, loopback or otherwise non-public address."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
-        raise FetchError(f"cannot resolve {host}: {error.strerror or error}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise FetchError(
-                f"refused: {host} resolves to {address}, a private or local address "
-                "(the operator can allow this with http.allow_private_addresses)"
-            )
+def check_literal_host(url: str, policy: AddressPolicy) -> None:
+    """A URL whose host is an IP literal never reaches the resolver: check it here."""
+    host = urlsplit(url).hostname or ""
+    address = literal_address(host)
+    if address is not None:
+        policy.check(host, address)
 
 
-def _check_peer(response: aiohttp.ClientResponse, url: str) -> None:
-    """Re-check the address actually connected to, so DNS cannot swap it after the check."""
+def _check_peer(response: aiohttp.ClientResponse, url: str, policy: AddressPolicy) -> None:
+    """Belt and braces: re-check the address actually connected to."""
     connection = response.connection
     transport = connection.transport if connection else None
     peer = transport.get_extra_info("peername") if transport else None
     if peer:
         address = ipaddress.ip_address(str(peer[0]).split("%")[0])
-        if not address.is_global:
-            raise FetchError(f"refused: {urlsplit(url).hostname} connected to {address}, a private address")
+        if not policy.allows(address):
+            raise FetchError(f"refused: {urlsplit(url).hostname} connected to {address}, "
+                             "a private or local address")
 
 
 class Fetcher:
@@ -199,6 +191,8 @@ class Fetcher:
             settings.arxiv.polite_hosts, settings.arxiv.min_interval_seconds
         )
         self.max_bytes = settings.http.max_response_bytes
+        self.policy = policy_from(settings.http.allow_private_addresses,
+                                  settings.http.allowed_private_networks)
         self.timeout = aiohttp.ClientTimeout(
             total=settings.http.timeout_seconds, sock_connect=min(10.0, settings.http.timeout_seconds)
         )
@@ -208,6 +202,15 @@ class Fetcher:
         return aiohttp.ClientSession(
             headers={"User-Agent": user_agent(settings.http.contact)},
             connector=aiohttp.TCPConnector(limit=8, limit_per_host=2, ttl_dns_cache=300),
+        )
+
+    def _guarded_session(self) -> aiohttp.ClientSession:
+        """A session of its own for one untrusted feed: a connector that only connects to
+        addresses the policy allowed (resolved once, then pinned), and a pool of its own, so
+        a slow or hostile feed holds no connection another feed is waiting for."""
+        return aiohttp.ClientSession(
+            headers={"User-Agent": user_agent(self.settings.http.contact)},
+            connector=guarded_connector(self.policy, limit=2),
         )
 
     async def get(
@@ -222,10 +225,22 @@ class Fetcher:
     ) -> FetchResponse:
         """GET a feed, conditionally when validators are given. Raises FetchError."""
         started = time.monotonic()
+        if public_only:
+            async with self._guarded_session() as session:
+                return await self._follow(session, url, etag, last_modified, accept, started, True)
+        return await self._follow(self.session, url, etag, last_modified, accept, started, False)
+
+    async def _follow(
+        self, session: aiohttp.ClientSession, url: str, etag: str | None, last_modified: str | None,
+        accept: str, started: float, public_only: bool,
+    ) -> FetchResponse:
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
             if public_only:
-                await assert_public_host(current)
+                try:
+                    check_literal_host(current, self.policy)
+                except AddressRefused as refused:
+                    raise FetchError(refused.reason) from None
             headers = {"Accept": accept}
             if etag:
                 headers["If-None-Match"] = etag
@@ -233,9 +248,9 @@ class Fetcher:
                 headers["If-Modified-Since"] = last_modified
             if self.limiter.applies_to(current):
                 async with self.limiter.slot():
-                    result = await self._request(current, headers, public_only)
+                    result = await self._request(session, current, headers, public_only)
             else:
-                result = await self._request(current, headers, public_only)
+                result = await self._request(session, current, headers, public_only)
             if isinstance(result, str):  # a redirect
                 current = result
                 continue
@@ -255,14 +270,14 @@ class Fetcher:
         raise FetchError(f"too many redirects (more than {MAX_REDIRECTS})")
 
     async def _request(
-        self, url: str, headers: dict[str, str], public_only: bool
+        self, session: aiohttp.ClientSession, url: str, headers: dict[str, str], public_only: bool
     ) -> str | tuple[int, CIMultiDict[str], bytes, str | None]:
         try:
-            async with self.session.get(
+            async with session.get(
                 url, headers=headers, allow_redirects=False, timeout=self.timeout
             ) as response:
                 if public_only:
-                    _check_peer(response, url)
+                    _check_peer(response, url, self.policy)
                 status = response.status
                 response_headers = CIMultiDict(response.headers)
                 if status in (301, 302, 303, 307, 308):
@@ -296,6 +311,8 @@ class Fetcher:
                 return status, response_headers, body, response.content_type
         except FetchError:
             raise
+        except AddressRefused as refused:
+            raise FetchError(refused.reason) from None
         except TimeoutError:
             raise FetchError(
                 f"timed out after {self.settings.http.timeout_seconds:g} s"

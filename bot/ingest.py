@@ -153,7 +153,7 @@ class Ingestor:
                 feed.url,
                 etag=feed.etag,
                 last_modified=feed.last_modified,
-                public_only=feed.origin == "admin" and not self.settings.http.allow_private_addresses,
+                public_only=feed.origin == "admin",  # the fetcher applies http.allow_private_*
             )
         except FetchError as error:
             return await self._fail(feed, error.reason, error.retry_after)

@@ -163,3 +163,62 @@ def test_retry_after_http_date_in_the_past_is_zero() -> None:
     now = datetime(2026, 5, 12, tzinfo=UTC)
     assert _parse_retry_after(format_datetime(now - timedelta(hours=1), usegmt=True), now) == 0
     assert _parse_retry_after("soon", now) is None
+
+
+# ---------------------------------------------------------------------- the SSRF guard
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.2", "[::1]", "[::ffff:127.0.0.1]",
+                                  "[::ffff:7f00:1]", "0.0.0.0"])
+async def test_feeds_from_discord_cannot_reach_loopback_by_name_or_disguise(
+    feed_server: FeedServer, fetcher_for, host: str
+) -> None:
+    """A DNS name resolving to loopback, other loopback addresses, IPv6-mapped forms: all refused
+    before any connection is made."""
+    feed_server.serve("/internal", b"<rss/>")
+    url = f"http://{host}:{feed_server.port}/internal"
+    with pytest.raises(FetchError, match="private or local address") as refused:
+        await fetcher_for().get(url, public_only=True)
+    assert "http.allow_private_addresses" in refused.value.reason
+    assert feed_server.requests == []
+
+
+async def test_a_redirect_into_private_space_is_refused(feed_server: FeedServer, fetcher_for) -> None:
+    """The first hop is allowed (the operator allowed 127.0.0.1/32), the redirect to another
+    loopback address is not: every hop is checked."""
+    feed_server.serve("/inner", b"<rss/>")
+    url = feed_server.serve("/hop", redirect_to=f"http://127.0.0.2:{feed_server.port}/inner")
+    fetcher = fetcher_for(http={"allowed_private_networks": ["127.0.0.1/32"]})
+    with pytest.raises(FetchError, match=r"127\.0\.0\.2 is a private or local address"):
+        await fetcher.get(url, public_only=True)
+    assert [r.path for r in feed_server.requests] == ["/hop"]
+    # A redirect to an IPv6-mapped loopback address is refused as well.
+    feed_server.serve("/hop2", redirect_to=f"http://[::ffff:127.0.0.3]:{feed_server.port}/inner")
+    with pytest.raises(FetchError, match="private or local address"):
+        await fetcher.get(feed_server.url("/hop2"), public_only=True)
+    assert [r.path for r in feed_server.requests] == ["/hop", "/hop2"]
+
+
+async def test_the_operator_can_allow_private_addresses(feed_server: FeedServer, fetcher_for) -> None:
+    url = feed_server.serve("/internal", b"<rss/>")
+    response = await fetcher_for(http={"allow_private_addresses": True}).get(
+        url.replace("127.0.0.1", "localhost"), public_only=True)
+    assert response.body == b"<rss/>"
+    allowed = fetcher_for(http={"allowed_private_networks": ["127.0.0.0/8", "::1/128"]})
+    assert (await allowed.get(url.replace("127.0.0.1", "localhost"), public_only=True)).status == 200
+
+
+def test_address_policy_judges_disguised_addresses() -> None:
+    from ipaddress import ip_address
+
+    from bot.netguard import AddressPolicy, is_public
+
+    for private in ["10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
+                    "::1", "fe80::1", "fc00::1", "::ffff:10.0.0.1", "::ffff:169.254.169.254",
+                    "2002:7f00:1::", "64:ff9b::a00:1", "::127.0.0.1", "224.0.0.1", "0.0.0.0", "::"]:
+        assert not is_public(ip_address(private)), private
+    for public in ["93.184.216.34", "2606:4700::1111", "::ffff:93.184.216.34", "1.1.1.1"]:
+        assert is_public(ip_address(public)), public
+    policy = AddressPolicy(allowed_networks=["10.0.0.0/8"])
+    assert policy.allows(ip_address("10.9.9.9")) and policy.allows(ip_address("::ffff:10.9.9.9"))
+    assert not policy.allows(ip_address("192.168.0.1"))
