@@ -226,8 +226,16 @@ class Fetcher:
         """GET a feed, conditionally when validators are given. Raises FetchError."""
         started = time.monotonic()
         if public_only:
-            async with self._guarded_session() as session:
-                return await self._follow(session, url, etag, last_modified, accept, started, True)
+            # An untrusted feed gets one deadline for all its hops, so a slow drip or a chain of
+            # slow redirects cannot hold its poll (and its server's next poll) for long.
+            try:
+                async with asyncio.timeout(self.settings.http.timeout_seconds * 2), \
+                        self._guarded_session() as session:
+                    return await self._follow(session, url, etag, last_modified, accept, started, True)
+            except TimeoutError:
+                raise FetchError(
+                    f"timed out after {self.settings.http.timeout_seconds * 2:g} s"
+                ) from None
         return await self._follow(self.session, url, etag, last_modified, accept, started, False)
 
     async def _follow(

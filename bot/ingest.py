@@ -91,6 +91,7 @@ def backoff_delay(failures: int, settings: Settings) -> timedelta:
 
 
 NewPapersListener = Callable[[list[int]], Awaitable[None]]
+FeedListener = Callable[[FeedOutcome], Awaitable[None]]
 
 
 class Ingestor:
@@ -102,11 +103,17 @@ class Ingestor:
         self.settings = settings
         self.clock = clock
         self._listeners: list[NewPapersListener] = []
+        self._feed_listeners: list[FeedListener] = []
         self._poll_lock = asyncio.Lock()
 
     def on_new_papers(self, listener: NewPapersListener) -> None:
         """Call `listener(paper_ids)` after a batch brings newly announced papers."""
         self._listeners.append(listener)
+
+    def on_feed_polled(self, listener: FeedListener) -> None:
+        """Call `listener(outcome)` as soon as each feed's poll ends (ok or failed), so one slow
+        feed never delays what follows another's poll (live posts, disabling)."""
+        self._feed_listeners.append(listener)
 
     async def sync_feeds(self) -> list[FeedState]:
         """Make the store's feed list match the configuration."""
@@ -137,6 +144,15 @@ class Ingestor:
         return outcomes
 
     async def poll_feed(self, feed: FeedState, *, force: bool = False, backoff: bool = True) -> FeedOutcome:
+        outcome = await self._poll_feed(feed, force=force, backoff=backoff)
+        for listener in self._feed_listeners:
+            try:
+                await listener(outcome)
+            except Exception:
+                log.exception("a feed listener failed for %s", feed.url)
+        return outcome
+
+    async def _poll_feed(self, feed: FeedState, *, force: bool, backoff: bool) -> FeedOutcome:
         now = self.clock()
         if not force:
             if backoff and feed.next_attempt_at and feed.next_attempt_at > now:

@@ -30,7 +30,8 @@ class Status(commands.Cog):
             papers_total=await store.count_papers(),
             papers_today=await store.count_papers_seen_since(midnight),
             database_bytes=await store.database_size_bytes(),
-            feeds=await store.list_feeds(enabled_only=True),
+            # Feeds a server added are that server's business: shown by its own provider (/feed).
+            feeds=[f for f in await store.list_feeds(enabled_only=True) if f.origin != "admin"],
         )
         for provider in self.bot.status_providers:
             upcoming, problems = await provider(interaction.guild_id, admin)

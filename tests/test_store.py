@@ -47,7 +47,7 @@ async def ingest(store: Store, feed_url: str, records: list[PaperRecord], *,
 async def test_migrations_from_an_empty_file_reach_the_latest_version(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
     async with Store(path) as store:
-        assert store.schema_version == len(bundled_migrations())
+        assert store.schema_version == bundled_migrations()[-1].version
     with sqlite3.connect(path) as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"papers", "feeds", "sightings", "feed_batches", "papers_fts", "paper_updates"} <= tables
@@ -60,7 +60,7 @@ async def test_migrations_from_each_earlier_version(tmp_path: Path, start_at: in
     migrations = bundled_migrations()
     path = tmp_path / "old.db"
     async with aiosqlite.connect(path, isolation_level=None) as db:
-        assert await migrate(db, migrations[: start_at + 1]) == start_at + 1
+        assert await migrate(db, migrations[: start_at + 1]) == migrations[start_at].version
         if start_at == 0:
             await db.execute(
                 "INSERT INTO papers (key, title, core_source, first_seen, last_changed)"
@@ -68,7 +68,7 @@ async def test_migrations_from_each_earlier_version(tmp_path: Path, start_at: in
                 " '2024-01-01T00:00:00+00:00', '2024-01-01T00:00:00+00:00')"
             )
     async with Store(path) as store:
-        assert store.schema_version == len(migrations)
+        assert store.schema_version == migrations[-1].version
         if start_at == 0:
             paper = await store.get_paper("2401.00001")
             assert paper is not None and paper.title == "Kept across upgrades"
@@ -82,6 +82,27 @@ async def test_a_database_from_a_newer_paperbot_is_refused(tmp_path: Path) -> No
         db.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'x')")
     with pytest.raises(MigrationError, match="newer"):
         await Store(path).open()
+
+
+async def test_a_lower_numbered_migration_arriving_later_is_still_applied(tmp_path: Path) -> None:
+    """Numbers are reserved per piece of work: 008 may ship before 005. Each applies once."""
+    from bot.store.migrate import Migration
+
+    first = [Migration(1, "a", "CREATE TABLE a (x);"), Migration(8, "h", "CREATE TABLE h (x);")]
+    later = [*first[:1], Migration(5, "e", "CREATE TABLE e (x);"), first[1]]
+    async with aiosqlite.connect(tmp_path / "m.db", isolation_level=None) as db:
+        assert await migrate(db, first) == 8
+        assert await migrate(db, later) == 8
+        async with db.execute("SELECT version FROM schema_migrations ORDER BY version") as cur:
+            assert [r[0] for r in await cur.fetchall()] == [1, 5, 8]
+        async with db.execute("SELECT name FROM sqlite_master WHERE name IN ('a', 'e', 'h')") as cur:
+            assert sorted(r[0] for r in await cur.fetchall()) == ["a", "e", "h"]
+    names = tmp_path / "dup"
+    names.mkdir()
+    (names / "001_a.sql").write_text("SELECT 1;")
+    (names / "001_b.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="share a number"):
+        bundled_migrations(names)
 
 
 async def test_a_failing_migration_leaves_nothing_half_applied(tmp_path: Path) -> None:

@@ -45,6 +45,8 @@ from bot.errors import MISSING_ACCESS, MISSING_PERMISSIONS, UNKNOWN_CHANNEL, dis
 from bot.models import AnnounceType, FeedKind
 from bot.search import parse_query
 from bot.store import FeedState
+from bot.store.community import ServerFeed
+from bot.store.digests import Candidate
 from bot.taxonomy import categories_of_rss_url, rss_url
 from bot.views import build_view
 
@@ -196,9 +198,13 @@ class DigestService:
         up_to = up_to if up_to is not None else await self.store.max_sighting_id()
         feeds, hf_ids = await self.relevant_feeds(config)
         after = max(config.cursor or 0, await self.store.covered_cursor(config.id or 0))
+        follows = await self.store.list_server_feeds(channel_id=config.channel_id, mode="digest")
+        follows = [f for f in follows if f.disabled_at is None]
         candidates = await self.store.digest_candidates(
             config, after=after, up_to=up_to, hf_feed_ids=hf_ids, latest_day_only=after == 0,
+            feed_cursors=[(f.feed_id, f.cursor) for f in follows],
         )
+        candidates = await self._filter_server_feed_items(candidates, follows)
         entries: list[DigestEntry] = []
         for position, candidate in enumerate(candidates):
             kind = candidate.announce_type
@@ -227,6 +233,18 @@ class DigestService:
             if problems_found:  # a renderer bug: never send what Discord would refuse
                 raise AssertionError(f"digest message {message.seq} breaks limits: {problems_found}")
         return plan, up_to
+
+    async def _filter_server_feed_items(self, candidates: list[Candidate],
+                                        follows: Sequence[ServerFeed]) -> list[Candidate]:
+        """Apply each digest-mode server feed's own filter to the items only it brought."""
+        drop: set[int] = set()
+        for follow in follows:
+            if not follow.filter_query:
+                continue
+            ids = [p for _, p in await self.store.feed_items_after(follow.feed_id, follow.cursor)]
+            keep = await self.store.papers_matching(parse_query(follow.filter_query), ids)
+            drop |= set(ids) - keep
+        return [c for c in candidates if c.announce_type is not None or c.paper.id not in drop]
 
     async def topic_groups(self, config: DigestConfig, entries: Sequence[DigestEntry]) -> list[TopicGroup]:
         """The server's topics, each with the digest's papers it matches (same engine as /search)."""

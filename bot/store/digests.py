@@ -302,7 +302,7 @@ class DigestStoreMixin:
 
     async def digest_candidates(
         self: Store, config: DigestConfig, *, after: int, up_to: int, hf_feed_ids: Sequence[int],
-        latest_day_only: bool = False,
+        latest_day_only: bool = False, feed_cursors: Sequence[tuple[int, int]] = (),
     ) -> list[Candidate]:
         """Announcements (new, cross) in the digest's categories, plus Hugging Face papers when
         asked, with sightings.id in (after, up_to], in announcement order. `latest_day_only`: the
@@ -354,12 +354,20 @@ class DigestStoreMixin:
             hf_sql = f"({hf_sql}) AND s.announced = ?"
             hf_params.append(hf_row[0] if hf_row else "")
 
+        # Server feeds followed in digest mode (/feed add mode:digest): their items first seen
+        # after the follow's cursor (what the feed held when it was added is not news).
+        feeds_sql = " OR ".join(
+            "(s.feed_id = ? AND s.id > ? AND NOT EXISTS (SELECT 1 FROM sightings o WHERE"
+            " o.paper_id = s.paper_id AND o.feed_id = s.feed_id AND o.id <= ?))" for _ in feed_cursors
+        ) or "0"
+        feeds_params = [v for feed_id, cursor in feed_cursors for v in (feed_id, cursor, cursor)]
         rows = await self._fetchall(
             f"{SELECT_PAPER.replace('SELECT ', 'SELECT s.id, s.announce_type, s.announced, ', 1)}"
             " JOIN sightings s ON s.paper_id = p.id"
-            f" WHERE s.id > ? AND s.id <= ? AND (({arxiv_sql}) OR ({hf_sql})){not_seen}"
+            f" WHERE s.id > ? AND s.id <= ?"
+            f" AND (((({arxiv_sql}) OR ({hf_sql})){not_seen}) OR ({feeds_sql}))"
             " ORDER BY s.id",
-            (after, up_to, *arxiv_params, *hf_params, *not_seen_params),
+            (after, up_to, *arxiv_params, *hf_params, *not_seen_params, *feeds_params),
         )
         return [
             Candidate(r[0], paper_from_row(r[3:]), AnnounceType(r[1]) if r[1] else None,

@@ -43,8 +43,10 @@ def bundled_migrations(directory: Path | None = None) -> list[Migration]:
             found.append(Migration(int(match.group(1)), match.group(2), sql))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise MigrationError(f"migration numbers must run 1, 2, 3... without gaps: {versions}")
+    # Numbers are assigned to pieces of work in advance, so one may land before a lower one:
+    # gaps are allowed (each is applied once whenever it arrives), duplicates are not.
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migrations share a number: {versions}")
     return found
 
 
@@ -69,8 +71,10 @@ async def migrate(db: aiosqlite.Connection, migrations: list[Migration] | None =
             f"the database is at schema version {current}, newer than this paperbot "
             f"knows ({latest}); upgrade paperbot or restore a backup"
         )
+    async with db.execute("SELECT version FROM schema_migrations") as cursor:
+        applied = {int(row[0]) for row in await cursor.fetchall()}
     for migration in migrations:
-        if migration.version <= current:
+        if migration.version in applied:
             continue
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         # One script, one transaction: a failing migration leaves nothing half-applied.
@@ -88,5 +92,5 @@ async def migrate(db: aiosqlite.Connection, migrations: list[Migration] | None =
             raise MigrationError(
                 f"migration {migration.version:03d}_{migration.name} failed: {error}"
             ) from error
-        current = migration.version
+        current = max(current, migration.version)
     return current

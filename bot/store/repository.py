@@ -23,6 +23,7 @@ import aiosqlite
 from bot.merge import MergeResult, StoredPaper, merge
 from bot.models import AnnounceType, FeedKind, PaperRecord, ParsedFeed
 from bot.search import SearchFilters, SearchQuery
+from bot.store.community import CommunityStoreMixin
 from bot.store.digests import DigestStoreMixin
 from bot.store.migrate import migrate
 from bot.store.readers import ReaderStoreMixin
@@ -120,7 +121,7 @@ class SearchHit:
     matched_all: bool  # False: found by the forgiving any-word reading
 
 
-class Store(DigestStoreMixin, ReaderStoreMixin):
+class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
     """paperbot's repository. Open once, share everywhere, close at shutdown."""
 
     def __init__(self, path: Path | str, *, busy_timeout_ms: int = 5000, clock: Clock = utcnow):

@@ -1,0 +1,1 @@
+"""Community features: server feeds (/feed), what a server liked (/top, weekly recaps)."""
