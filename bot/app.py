@@ -36,6 +36,7 @@ from bot.fetch import Fetcher
 from bot.ingest import Ingestor
 from bot.notify import ReaderService
 from bot.pacer import RequestPacer
+from bot.search.service import CATCH_UP_INTERVAL_SECONDS
 from bot.store import MigrationError, Store
 from bot.timeutil import Clock, utcnow
 from bot.views import MoreButton, SaveButton
@@ -92,7 +93,7 @@ class PaperBotMixin:
         self.sync_only = sync_only
         self.extensions_to_load = list(extensions) if extensions is not None else all_extensions()
         self.store = Store(settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms,
-                           clock=clock)
+                           clock=clock, index_dir=settings.database.search_index_dir)
         self.http_session = None
         self.started_at = clock()
         self._background: set[asyncio.Task[Any]] = set()
@@ -122,6 +123,11 @@ class PaperBotMixin:
                 args=["poll-feeds", self.poll_feeds],
                 id="poll-feeds",
                 next_run_time=datetime.now().astimezone() + timedelta(seconds=5),
+            )
+            # Papers written by other processes on this database reach this one's index.
+            self.scheduler.add_job(
+                self.run_job, IntervalTrigger(seconds=CATCH_UP_INTERVAL_SECONDS),
+                args=["search-catch-up", self.store.search_service.catch_up], id="search-catch-up",
             )
             self.scheduler.start()
             self.digests = DigestService(self)

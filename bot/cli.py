@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ class Core:
 
 @asynccontextmanager
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    store = Store(settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms)
+    store = Store(settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms,
+                  index_dir=settings.database.search_index_dir)
     await store.open()
     session = Fetcher.make_session(settings)
     try:
@@ -335,6 +337,32 @@ async def cmd_backfill(settings: Settings, args: argparse.Namespace, console: Co
     return EXIT_OK
 
 
+async def cmd_reindex(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    """Build the search index again from the database (it is derived: nothing is lost)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    store = Store(settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms,
+                  index_dir=settings.database.search_index_dir, search_catch_up=False)
+    await store.open()
+    try:
+        started = time.perf_counter()
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console,
+        ) as progress:
+            task = progress.add_task("reindex", total=None)
+
+            def report(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            count = await store.search_service.rebuild(report)
+        seconds = time.perf_counter() - started
+        console.print(f"Indexed {count:,} papers in {seconds:.1f} s into {store.index_dir}.")
+    finally:
+        await store.close()
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- config, run, sync
 
 
@@ -412,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--category", required=True, metavar="CAT")
     backfill.add_argument("--days", type=_positive, required=True, metavar="N")
 
+    sub.add_parser("reindex", help="rebuild the search index from the database (progress bar)")
     sub.add_parser("check-config", help="validate and print the effective settings")
     sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")
     sync = sub.add_parser("sync", help="register slash commands with Discord")
@@ -455,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "preview": cmd_preview,
             "search": cmd_search,
             "backfill": cmd_backfill,
+            "reindex": cmd_reindex,
         }[args.command]
         return asyncio.run(handler(settings, args, console))
     except MigrationError as error:

@@ -59,6 +59,9 @@ def _ws_url(value: str) -> str:
 class DatabaseSettings(_Section):
     path: Path = Field(default=Path("data/paperbot.db"), description="SQLite file")
     busy_timeout_ms: int = Field(default=5000, ge=100, le=600_000)
+    search_index_dir: Path | None = Field(
+        default=None, description="this process's search index (default: beside the database file)"
+    )
 
 
 class FeedSettings(_Section):

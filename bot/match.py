@@ -10,34 +10,31 @@ has_code option.
 
 Design, and why:
 
-- SQLite does all the text analysis. The papers go into an in-memory FTS5 table that
-  uses the tokenizer of migration 001 (`TOKENIZE`). Authors are written the way the store
-  writes them, as the JSON array text. The stemmed tokens come back with their column and
-  position from an `fts5vocab` table of type 'instance'. Each distinct query term goes
-  through a second small FTS5 table in the same way, so a term is exactly the token
-  sequence that FTS5 makes of the string `Term.fts()` quotes. Case folding, diacritics,
-  Porter stemming and the unicode61 token rules are SQLite's own, bit for bit. There is
-  no Python stemmer.
-- The matcher reproduces FTS5's rules on those tokens:
+- The search index's own analyzer does all the text analysis (`bot.search.index.stems`,
+  tantivy's, in Rust). Each paper's title, authors (joined as the index joins them) and
+  abstract are analyzed into stems whose list position is the index's token position.
+  Each distinct query term goes through the same analyzer, so a term is exactly the stem
+  sequence the search engine looks up. Case folding, accent folding, English stemming and
+  the token rules are the index's, bit for bit. There is no Python stemmer.
+- The matcher reproduces the search engine's rules on those stems:
   - A word matches the papers that hold its stem, in one column if the term has `title:`
     or another column prefix.
   - A phrase needs its stems at consecutive positions of one column. So 'self-supervised'
     is the phrase 'self supervis' and matches 'self supervised'.
-  - A prefix term's token is stemmed too, because FTS5 passes prefix tokens through
-    porter: `transformers*` is `transform*`. It matches every indexed stem that starts
-    with it.
+  - A prefix term's token is stemmed too, as the search engine does: `transformers*` is
+    `transform*`. It matches every indexed stem that starts with it.
   - A term that tokenizes to nothing matches nothing.
   - A query is `(OR of AND-groups) AND author NOT (excluded)`, as `SearchQuery._wrap`
     builds it.
-  tests/test_match.py checks this against a real FTS5 MATCH through `Store.search`, on
-  the real fixtures.
+  tests/test_match.py checks this against the real search engine through `Store.search`,
+  on the real fixtures.
 - Speed, for 100,000 subscriptions and 2,000 papers:
   - Subscriptions are grouped first by their text and then by their compiled meaning:
     'Transformers' and 'transformer' are one query. The work is per distinct query and
     per distinct term, not per subscription.
-  - One GROUP BY statement reads the day's postings, one row per stem: the papers that
-    hold the stem, and each occurrence as an int (paper, column, offset). They are decoded
-    only for stems that some term uses.
+  - The day's postings are built once: for each stem, each occurrence as an int (paper,
+    column, offset); the set of papers holding a stem is derived only for stems that
+    some term uses.
   - A word's papers come from a set. A phrase starts from its rarest stem's
     occurrences; each step shifts them to the next stem and keeps those that land on it.
     The steps chain `map` and `filter` over sets, so they run in C.
@@ -50,7 +47,7 @@ Design, and why:
     subscription. Compile once and reuse the result for as long as the subscriptions
     stay the same.
 - It is safe in `asyncio.to_thread`. A `CompiledSubscriptions` is immutable after it is
-  built, and each SQLite connection is in memory, opened and closed inside the call.
+  built, and the analyzer holds no state between calls.
 
 What a subscription ignores:
 - `since`: a subscription is about each day's new papers.
@@ -67,23 +64,19 @@ What matches nothing:
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
 from typing import TYPE_CHECKING
 
-from bot.search import SearchQuery, Term, fts_tokens, parse_query
+from bot.search.index import stems as analyze
+from bot.search.query import SearchQuery, Term, fts_tokens, parse_query
 
 if TYPE_CHECKING:
     from bot.merge import StoredPaper
 
-# Must stay equal to the papers_fts tokenizer in bot/store/migrations/001_initial.sql (a test checks it).
-TOKENIZE = "porter unicode61 remove_diacritics 2"
 COLUMNS = ("title", "authors", "abstract")
 KINDS = ("query", "category", "author")
 
@@ -133,7 +126,7 @@ class GroupMatch:
     paper_ids: tuple[int, ...]  # in the order the papers were given
 
 
-# A compiled term: (column index or _ANY_COLUMN, stems as FTS5 tokenizes them, last stem is a prefix).
+# A compiled term: (column index or _ANY_COLUMN, stems as the index analyzes them, last stem is a prefix).
 _Term = tuple[int, tuple[str, ...], bool]
 
 
@@ -159,23 +152,9 @@ def _clean(text: str) -> str:
     return text
 
 
-def _fts_table(db: sqlite3.Connection, name: str, columns: Sequence[str]) -> None:
-    db.execute(f"CREATE VIRTUAL TABLE {name} USING fts5 ({', '.join(columns)}, tokenize = '{TOKENIZE}')")
-    db.execute(f"CREATE VIRTUAL TABLE {name}_vocab USING fts5vocab ({name}, 'instance')")
-
-
 def tokenize(texts: Sequence[str]) -> list[tuple[str, ...]]:
-    """Each text as the FTS5 table of migration 001 tokenizes it: folded, unaccented, stemmed."""
-    tokens: list[list[str]] = [[] for _ in texts]
-    if not texts:
-        return []
-    with closing(sqlite3.connect(":memory:")) as db:
-        _fts_table(db, "q", ("x",))
-        rows = ((i, _clean(text)) for i, text in enumerate(texts))
-        db.executemany("INSERT INTO q (rowid, x) VALUES (?, ?)", rows)
-        for doc, term in db.execute("SELECT doc, term FROM q_vocab ORDER BY doc, offset"):
-            tokens[doc].append(term)
-    return [tuple(t) for t in tokens]
+    """Each text as the search index analyzes it: folded, unaccented, stemmed."""
+    return [tuple(analyze(_clean(text))) for text in texts]
 
 
 def _search_query(kind: str, value: str, has_code: bool) -> SearchQuery | None:
@@ -200,7 +179,7 @@ def _author_term(query: SearchQuery) -> Term | None:
 
 
 def _term_key(term: Term) -> tuple[str | None, str, bool]:
-    # Exactly the string Term.fts() quotes for FTS5, which tokenizes it again.
+    # The text the engine analyzes for this term (bot.search.engine.term_query).
     return (term.column, " ".join(term.tokens), term.prefix)
 
 
@@ -223,29 +202,22 @@ _FROM_BINARY = bytes.maketrans(b"01", b"\x00\x01")
 
 
 class _Day:
-    """The day's papers as FTS5 indexes them: postings per stem, decoded on demand and cached."""
+    """The day's papers as the search index analyzes them: postings per stem, sets cached."""
 
     def __init__(self, papers: Sequence[PaperText]):
         self.size = len(papers)
-        with closing(sqlite3.connect(":memory:")) as db:
-            _fts_table(db, "d", COLUMNS)
-            db.executemany(
-                "INSERT INTO d (rowid, title, authors, abstract) VALUES (?, ?, ?, ?)",
-                (
-                    # authors: the JSON text the store indexes (bot.store.rows.json_list)
-                    (i, _clean(p.title), _clean(json.dumps(list(p.authors), ensure_ascii=False)),
-                     _clean(p.abstract))
-                    for i, p in enumerate(papers)
-                ),
-            )
-            column_case = " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(COLUMNS))
-            # One row per stem: the papers holding it, and every occurrence as one int.
-            self._raw: dict[str, tuple[str, str]] = {
-                term: (docs, codes) for term, docs, codes in db.execute(
-                    f"SELECT term, group_concat(DISTINCT doc), group_concat((doc << {_DOC_SHIFT})"
-                    f" | ((CASE col {column_case} END) << {_COL_SHIFT}) | offset) FROM d_vocab GROUP BY term"
-                )
-            }
+        postings: dict[str, list[int]] = {}
+        for position, p in enumerate(papers):
+            # authors joined as bot.search.index.IndexDoc joins them
+            for column, text in enumerate((p.title, ", ".join(p.authors), p.abstract)):
+                base = (position << _DOC_SHIFT) | (column << _COL_SHIFT)
+                for offset, stem in enumerate(analyze(_clean(text))):
+                    found = postings.get(stem)
+                    if found is None:
+                        postings[stem] = [base | offset]
+                    else:
+                        found.append(base | offset)
+        self._raw = postings
         self._vocabulary = sorted(self._raw)
         self._codes: dict[tuple[str, bool], frozenset[int]] = {}
         self._docs: dict[tuple[str, bool, int], frozenset[int]] = {}
@@ -255,7 +227,7 @@ class _Day:
         return stem in self._raw
 
     def expand(self, prefix: str) -> list[str]:
-        """The day's stems that start with prefix (how FTS5 reads `prefix*`)."""
+        """The day's stems that start with prefix (how the engine reads `prefix*`)."""
         stems = self._expansions.get(prefix)
         if stems is None:
             stems = []
@@ -272,8 +244,7 @@ class _Day:
         found = self._codes.get(key)
         if found is None:
             stems = self.expand(stem) if prefix else (stem,) if stem in self._raw else ()
-            joined = ",".join(self._raw[s][1] for s in stems)
-            found = self._codes[key] = frozenset(map(int, joined.split(","))) if stems else _EMPTY
+            found = self._codes[key] = frozenset(chain.from_iterable(self._raw[s] for s in stems))
         return found
 
     def docs(self, stem: str, prefix: bool, column: int) -> frozenset[int]:
@@ -287,7 +258,7 @@ class _Day:
             elif prefix:
                 found = _EMPTY.union(*(self.docs(full, False, column) for full in self.expand(stem)))
             elif stem in self._raw:
-                found = frozenset(map(int, self._raw[stem][0].split(",")))
+                found = frozenset(map(_DOC_SHIFT.__rrshift__, self._raw[stem]))
             else:
                 found = _EMPTY
             self._docs[key] = found

@@ -38,7 +38,7 @@ from bot.merge import StoredPaper
 from bot.models import FeedFormatError, FeedKind, ParsedFeed
 from bot.present import escape_markdown, trim
 from bot.search import parse_query
-from bot.search_render import (
+from bot.search.render import (
     EMPTY_QUERY,
     MAX_RESULTS,
     ResultRow,

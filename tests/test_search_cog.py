@@ -14,7 +14,7 @@ from aiohttp import web
 from bot.digest.model import BOOKMARK_EMOJI
 from bot.digest.render import limit_problems
 from bot.search import parse_query
-from bot.search_render import MAX_RESULTS, page_count, result_row, results_embed, save_options
+from bot.search.render import MAX_RESULTS, page_count, result_row, results_embed, save_options
 from cogs.search import SessionStore
 from tests.botharness import World
 from tests.fakediscord import Message, NotAvailable, P

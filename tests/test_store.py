@@ -50,7 +50,8 @@ async def test_migrations_from_an_empty_file_reach_the_latest_version(tmp_path: 
         assert store.schema_version == bundled_migrations()[-1].version
     with sqlite3.connect(path) as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert {"papers", "feeds", "sightings", "feed_batches", "papers_fts", "paper_updates"} <= tables
+        assert {"papers", "feeds", "sightings", "feed_batches", "paper_changes", "paper_updates"} <= tables
+        assert "papers_fts" not in tables  # search reads its own index (migration 006)
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -72,6 +73,8 @@ async def test_migrations_from_each_earlier_version(tmp_path: Path, start_at: in
         if start_at == 0:
             paper = await store.get_paper("2401.00001")
             assert paper is not None and paper.title == "Kept across upgrades"
+            # Papers stored before the search index existed are in it after the upgrade.
+            assert [h.paper.key for h in await store.search(parse_query("upgrades kept"))] == ["2401.00001"]
 
 
 async def test_a_database_from_a_newer_paperbot_is_refused(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bot.digest.model import DigestConfig, DigestPlan, DigestRun, EmptyDays, RunStatus
 from bot.merge import StoredPaper
 from bot.models import AnnounceType
-from bot.search import SearchQuery
+from bot.search.query import SearchQuery
 from bot.store.rows import CHUNK, SELECT_PAPER, category_clause, paper_from_row
 from bot.timeutil import date_from_db, from_db, to_db
 
@@ -377,25 +377,7 @@ class DigestStoreMixin:
 
     async def papers_matching(self: Store, query: SearchQuery, paper_ids: Sequence[int]) -> set[int]:
         """Which of these papers a /search query matches (a digest's filter)."""
-        expression = query.match_all()
-        found: set[int] = set()
-        if expression is None and not query.filters.categories and not query.filters.has_code:
-            return set(paper_ids)
-        filter_sql, filter_params = category_clause(query.filters.categories)
-        if query.filters.has_code:
-            filter_sql += " AND p.code_url IS NOT NULL"
-        for start in range(0, len(paper_ids), CHUNK):
-            chunk = list(paper_ids[start:start + CHUNK])
-            marks = ",".join("?" * len(chunk))
-            if expression is not None:
-                sql = (f"SELECT p.id FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
-                       f" WHERE papers_fts MATCH ? AND p.id IN ({marks}){filter_sql}")
-                params: list[Any] = [expression, *chunk, *filter_params]
-            else:
-                sql = f"SELECT p.id FROM papers p WHERE p.id IN ({marks}){filter_sql}"
-                params = [*chunk, *filter_params]
-            found.update(r[0] for r in await self._fetchall(sql, params))
-        return found
+        return await self.search_service.matching(query, paper_ids)
 
     async def papers_by_keys_in_order(self: Store, keys: Sequence[str]) -> list[StoredPaper]:
         found = await self.get_papers(keys)

@@ -22,7 +22,9 @@ import aiosqlite
 
 from bot.merge import MergeResult, StoredPaper, merge
 from bot.models import AnnounceType, FeedKind, PaperRecord, ParsedFeed
-from bot.search import SearchFilters, SearchQuery
+from bot.search.index import SearchIndex
+from bot.search.query import SearchQuery
+from bot.search.service import IndexRow, SearchHit, SearchService
 from bot.store.community import CommunityStoreMixin
 from bot.store.digests import DigestStoreMixin
 from bot.store.migrate import migrate
@@ -114,18 +116,18 @@ class BatchResult:
     new_paper_ids: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    paper: StoredPaper
-    rank: float
-    matched_all: bool  # False: found by the forgiving any-word reading
-
-
 class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
     """paperbot's repository. Open once, share everywhere, close at shutdown."""
 
-    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 5000, clock: Clock = utcnow):
+    def __init__(
+        self, path: Path | str, *, busy_timeout_ms: int = 5000, clock: Clock = utcnow,
+        index_dir: Path | str | None = None, search_catch_up: bool = True,
+    ):
         self.path = Path(path)
+        # The search index is derived from this database: one directory beside it per process.
+        self.index_dir = Path(index_dir) if index_dir else default_index_dir(self.path)
+        self._search: SearchService | None = None
+        self._search_catch_up = search_catch_up
         self._busy_timeout_ms = busy_timeout_ms
         self._clock = clock
         self._writer: aiosqlite.Connection | None = None
@@ -154,12 +156,17 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
             self.schema_version = await migrate(self._writer)
             self._reader = await self._connect()
             await self._reader.execute("PRAGMA query_only = ON")
+            self._search = await SearchService(self, SearchIndex(self.index_dir)).open(
+                catch_up=self._search_catch_up)
         except BaseException:
             await self.close()
             raise
         return self
 
     async def close(self) -> None:
+        search, self._search = self._search, None
+        if search is not None:
+            await search.close()
         for name in ("_reader", "_writer"):
             db = getattr(self, name)
             setattr(self, name, None)
@@ -177,6 +184,12 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
         if self._writer is None:
             raise RuntimeError("the store is not open")
         return self._writer
+
+    @property
+    def search_service(self) -> SearchService:
+        if self._search is None:
+            raise RuntimeError("the store is not open")
+        return self._search
 
     @property
     def reader(self) -> aiosqlite.Connection:
@@ -339,6 +352,8 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
                 (str(kind), etag, last_modified, to_db(fresh_until), to_db(at), to_db(at),
                  fingerprint, date_to_db(parsed.feed_date), feed_id),
             )
+        if outcome == "new" and parsed.papers:
+            await self.search_service.catch_up()  # the index follows in the same step
         return result
 
     async def record_api_results(self, api_url: str, parsed: ParsedFeed, *, at: datetime) -> BatchResult:
@@ -391,11 +406,6 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
                 marks = ",".join("?" * len(chunk))
                 async with db.execute(f"SELECT key, id FROM papers WHERE key IN ({marks})", chunk) as cur:
                     ids.update(dict(await cur.fetchall()))
-                await db.execute(
-                    "INSERT INTO papers_fts (rowid, title, authors, abstract)"
-                    f" SELECT id, title, authors, abstract FROM papers WHERE key IN ({marks})",
-                    chunk,
-                )
             for m in plan.new:
                 m.paper.id = ids[m.paper.key]
             await db.executemany(
@@ -405,20 +415,10 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
             )
 
         if plan.changed:
-            await db.executemany(
-                "INSERT INTO papers_fts (papers_fts, rowid, title, authors, abstract)"
-                " VALUES ('delete', ?, ?, ?, ?)",
-                plan.fts_deletes,
-            )
             assignments = ", ".join(f"{c} = :{c}" for c in WRITE_COLUMNS if c != "key")
             await db.executemany(
                 f"UPDATE papers SET {assignments}, primary_category = :primary_category WHERE id = :id",
                 plan.changed_rows,
-            )
-            await db.executemany(
-                "INSERT INTO papers_fts (rowid, title, authors, abstract)"
-                " SELECT id, title, authors, abstract FROM papers WHERE id = ?",
-                [(paper_id,) for paper_id, *_ in plan.fts_deletes],
             )
             await db.executemany(
                 "DELETE FROM paper_categories WHERE paper_id = ?",
@@ -562,70 +562,46 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
         return day, [paper_from_row(r) for r in rows]
 
     async def search(self, query: SearchQuery, *, limit: int = 10) -> list[SearchHit]:
-        """Best matches first: exact ids, then titles holding the words as typed (a remembered
-        title fragment), then papers matching every word, then any word."""
-        hits: list[SearchHit] = []
-        seen: set[int] = set()
-        filters_sql, filter_params = _filter_clause(query)
+        """Best matches first (see bot.search.service): the derived index ranks, the store
+        supplies the rows."""
+        return await self.search_service.search(query, limit=limit)
 
-        if query.arxiv_ids:
-            found = await self.get_papers(list(query.arxiv_ids))
-            for key in query.arxiv_ids:
-                paper = found.get(key)
-                if paper and paper.id not in seen:
-                    hits.append(SearchHit(paper, rank=float("-inf"), matched_all=True))
-                    seen.add(paper.id or 0)
+    # ------------------------------------------------------------------ the search index's feed
 
-        async def run(match: str, matched_all: bool) -> None:
-            remaining = limit - len(hits)
-            if remaining <= 0:
-                return
-            exclude = ""
-            params: list[Any] = [match, *filter_params]
-            if seen:
-                exclude = f" AND p.id NOT IN ({','.join('?' * len(seen))})"
-                params += list(seen)
-            sql = (
-                f"{SELECT_PAPER.replace('SELECT ', 'SELECT bm25(papers_fts, 10.0, 3.0, 1.0) AS rank, ', 1)}"
-                " JOIN papers_fts ON papers_fts.rowid = p.id"
-                f" WHERE papers_fts MATCH ?{filters_sql}{exclude}"
-                " ORDER BY rank, p.announced DESC LIMIT ?"
+    async def paper_changes_after(self, seq: int, limit: int) -> list[tuple[int, int]]:
+        """(seq, paper id) of the changes after a watermark, oldest first (migration 006)."""
+        rows = await self._fetchall(
+            "SELECT seq, paper_id FROM paper_changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def last_paper_change(self) -> int:
+        row = await self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM paper_changes")
+        return int(row[0])
+
+    async def index_rows(self, ids: Sequence[int]) -> list[IndexRow]:
+        """What the search index holds of these papers (ids no longer stored are left out)."""
+        rows: list[IndexRow] = []
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(ids[start:start + CHUNK])
+            rows += await self._fetchall(
+                f"{_INDEX_ROW} WHERE id IN ({','.join('?' * len(chunk))})", chunk
             )
-            for row in await self._fetchall(sql, [*params, remaining]):
-                paper = paper_from_row(row[1:])
-                seen.add(paper.id or 0)
-                hits.append(SearchHit(paper, rank=row[0], matched_all=matched_all))
+        return rows
 
-        strict = query.match_all()
-        if strict:
-            phrase = query.title_phrase()
-            if phrase:  # a remembered run of title words: the paper it names comes first
-                await run(phrase, True)
-            await run(strict, True)
-            loose = query.match_any()
-            if loose:
-                await run(loose, False)
-        elif not query.arxiv_ids and query.filters != SearchFilters():
-            # Filters only: newest first.
-            remaining = limit - len(hits)
-            sql = (
-                f"{SELECT_PAPER} WHERE 1 = 1{filters_sql}"
-                " ORDER BY p.announced DESC, p.id DESC LIMIT ?"
-            )
-            for row in await self._fetchall(sql, [*filter_params, remaining]):
-                hits.append(SearchHit(paper_from_row(row), rank=0.0, matched_all=True))
-        return hits[:limit]
+    async def index_rows_after(self, after_id: int, limit: int) -> list[IndexRow]:
+        """The next papers by id, for a rebuild."""
+        return await self._fetchall(f"{_INDEX_ROW} WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
 
 
-def _filter_clause(query: SearchQuery) -> tuple[str, list[Any]]:
-    filters = query.filters
-    sql, params = category_clause(filters.categories)
-    if filters.since:
-        sql += " AND p.announced >= ?"
-        params.append(filters.since.isoformat())
-    if filters.has_code:
-        sql += " AND p.code_url IS NOT NULL"
-    return sql, params
+_INDEX_ROW = (
+    "SELECT id, title, authors, abstract, categories, announced, code_url IS NOT NULL FROM papers"
+)
+
+
+def default_index_dir(database: Path) -> Path:
+    """`data/paperbot.db` -> `data/paperbot.search/`."""
+    return database.with_name(database.stem + ".search")
 
 
 @dataclass(slots=True)
@@ -638,7 +614,6 @@ class _BatchPlan:
     new_rows: list[dict[str, Any]]
     changed: list[MergeResult]
     changed_rows: list[dict[str, Any]]
-    fts_deletes: list[tuple[Any, ...]]  # (id, old title, old authors, old abstract) as indexed
     recategorized: list[tuple[int, list[str]]]
     update_rows: list[tuple[Any, ...]]
     # Stored papers this listing announces in a category for the first time (a paper first
@@ -655,11 +630,9 @@ def _plan_batch(papers: Sequence[PaperRecord], rows: Sequence[Any], at: datetime
         if kept is None or (record.version or 0) > (kept.version or 0):
             records[record.key] = record
     existing: dict[str, StoredPaper] = {}
-    indexed: dict[str, tuple[str, str, str]] = {}
     for row in rows:
         paper = paper_from_row(row)
         existing[paper.key] = paper
-        indexed[paper.key] = (row[4], row[5], row[6])  # title, authors, abstract exactly as indexed
     merges = {key: merge(existing.get(key), record) for key, record in records.items()}
     new = [m for m in merges.values() if m.is_new]
     changed = [m for m in merges.values() if not m.is_new and m.changed]
@@ -684,7 +657,6 @@ def _plan_batch(papers: Sequence[PaperRecord], rows: Sequence[Any], at: datetime
         new_rows=[paper_values(m.paper, at) for m in new],
         changed=changed,
         changed_rows=changed_rows,
-        fts_deletes=[(m.paper.id, *indexed[m.paper.key]) for m in changed if m.reindex],
         recategorized=[
             (m.paper.id or 0, list(m.paper.categories))
             for m in changed if m.paper.categories != existing[m.paper.key].categories

@@ -11,8 +11,8 @@ from typing import Any
 
 from bot.present import escape_markdown, md_link, short_authors, trim
 from bot.present import fit_lines as present_fit_lines
-from bot.search import SearchQuery
-from bot.store.repository import SearchHit
+from bot.search.query import SearchQuery
+from bot.search.service import SearchHit
 
 PAGE_SIZE = 5
 MAX_RESULTS = 50  # fetched once per search, then paged through in memory
