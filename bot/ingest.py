@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.fetch import Fetcher, FetchError
 from bot.models import FeedFormatError, FeedKind, ParsedFeed
 from bot.sources import detect_kind, parse_feed
+from bot.sources.common import distrust_future_dates
 from bot.store import FeedState, Store
 from bot.timeutil import Clock, utcnow
 
@@ -186,7 +187,8 @@ class Ingestor:
         started = time.perf_counter()
         try:
             parsed = await asyncio.to_thread(
-                _parse, response.body, feed.kind, response.content_type, response.url
+                _parse, response.body, self._kind_to_parse(feed), response.content_type,
+                response.url, self.clock().date(),
             )
         except FeedFormatError as error:
             return await self._fail(feed, f"not a valid feed: {error}", None)
@@ -248,6 +250,16 @@ class Ingestor:
             store_seconds=store_seconds,
         )
 
+    def _kind_to_parse(self, feed: FeedState) -> FeedKind | None:
+        """The configured kind; None (detect from the body every time) for a configured feed
+        without one, so a feed that changes kind is read as what it now is. Feeds added by
+        digests keep the kind they were added with."""
+        if feed.origin == "config":
+            configured = {f.url: f.kind for f in self.settings.feeds}
+            if feed.url in configured:
+                return configured[feed.url]
+        return feed.kind
+
     async def _fail(self, feed: FeedState, reason: str, retry_after: float | None) -> FeedOutcome:
         now = self.clock()
         delay = backoff_delay(feed.consecutive_failures + 1, self.settings)
@@ -273,7 +285,11 @@ class Ingestor:
                 log.exception("a new-papers listener failed")
 
 
-def _parse(body: bytes, kind: FeedKind | None, content_type: str | None, url: str) -> ParsedFeed:
+def _parse(
+    body: bytes, kind: FeedKind | None, content_type: str | None, url: str, today: date
+) -> ParsedFeed:
     """Runs in a worker thread: detection and parsing are CPU work."""
     kind = kind or detect_kind(body, content_type, url)
-    return parse_feed(body, kind, content_type=content_type, url=url)
+    parsed = parse_feed(body, kind, content_type=content_type, url=url)
+    distrust_future_dates(parsed, today)
+    return parsed

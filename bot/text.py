@@ -22,12 +22,18 @@ __all__ = [
 ]
 
 
+# C0/C1 control characters that str.split() does not already treat as whitespace.
+_CONTROL_RE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+
+
 def collapse_ws(text: str) -> str:
     """Collapse every run of whitespace (newlines included) to one space and trim.
 
     arXiv API titles and abstracts are hard-wrapped at ~80 columns, and the legacy RSS
     wraps abstracts too; a digest wants one line.
     """
+    if _CONTROL_RE.search(text):  # ESC and friends: a terminal escape in a title is an attack
+        text = _CONTROL_RE.sub("", text)
     return " ".join(text.split())
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import TypeVar
 
-from bot.models import AnnounceType, FeedFormatError
+from bot.models import AnnounceType, FeedFormatError, ParsedFeed
 from bot.text import collapse_ws
 
 __all__ = [
     "INTERNAL_ERROR_PREFIX",
     "announce_type",
+    "distrust_future_dates",
     "fail",
     "most_common",
     "parse_iso_datetime",
@@ -118,6 +119,37 @@ def most_common(values: Iterable[T | None]) -> T | None:
     if not counts:
         return None
     return counts.most_common(1)[0][0]
+
+
+FUTURE_SLACK = timedelta(days=2)  # arXiv dates a listing in US Eastern, HF in UTC: a day ahead is real
+
+
+def distrust_future_dates(parsed: ParsedFeed, today: date) -> None:
+    """Forget dates further ahead than any real listing can be (`2099-08-20`, year 9999).
+
+    A far-future date would make that listing "the latest day" for ever and skew
+    `--since`; the listing is kept, its papers dated by the day it was fetched (they
+    were announced by then), and the feed's status says so.
+    """
+    limit = today + FUTURE_SLACK
+    moment_limit = datetime.combine(limit, datetime.max.time(), tzinfo=UTC)
+    dropped = 0
+    if parsed.feed_date is not None and parsed.feed_date > limit:
+        parsed.feed_date = None
+        dropped += 1
+    for record in parsed.papers:
+        for name in ("announced", "hf_date"):
+            value = getattr(record, name)
+            if value is not None and value > limit:
+                setattr(record, name, today)  # announced by the time we saw it, at the latest
+                dropped += 1
+        for name in ("submitted", "updated"):
+            value = getattr(record, name)
+            if value is not None and value > moment_limit:
+                setattr(record, name, None)
+                dropped += 1
+    if dropped:
+        parsed.notes.append(f"{dropped} date(s) in the far future ignored")
 
 
 def to_date(dt: datetime | None) -> date | None:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from bot.models import FeedKind
 from bot.sources.common import fail
+from bot.sources.xmlstream import refuse_entities
 
 __all__ = ["detect_kind"]
 
@@ -62,6 +63,7 @@ def detect_kind(body: bytes, content_type: str | None = None, url: str | None = 
     if first != b"<":
         hint = f" (Content-Type {content_type})" if content_type else ""
         raise fail(f"neither XML nor JSON{hint}", body)
+    refuse_entities(body)  # before sniffing: a long DTD would hide the root element
     sniff = _COMMENT_RE.sub(b"", head)
     m = _ROOT_RE.search(sniff)
     if m is None:

@@ -29,6 +29,7 @@ from bot.sources.common import (
     to_date,
 )
 from bot.sources.ids import abs_url, hf_url, parse_arxiv_id, pdf_url
+from bot.sources.xmlstream import refuse_entities
 from bot.text import collapse_ws, split_authors, strip_html, tex_to_unicode
 
 __all__ = ["parse_generic"]
@@ -190,6 +191,7 @@ def _entry(entry: Any, feed_authors: list[str]) -> PaperRecord | None:
 def parse_generic(body: bytes, content_type: str | None = None) -> ParsedFeed:
     """Parse any RSS/Atom feed feedparser understands."""
     headers = {"content-type": content_type} if content_type else None
+    refuse_entities(body)
     try:
         # A stream, never the bytes themselves: given bytes, feedparser first tries
         # open(body) as a *file name*, so b"/etc/passwd" would read a local file.

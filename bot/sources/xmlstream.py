@@ -26,6 +26,7 @@ __all__ = [
     "child_text",
     "iter_xml",
     "not_a_feed",
+    "refuse_entities",
 ]
 
 CHUNK_SIZE = 64 * 1024
@@ -38,19 +39,32 @@ RSS1 = "{http://purl.org/rss/1.0/}"
 OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
 
 
-def _guard(body: bytes) -> None:
-    """Refuse bodies that are not XML at all, or that declare entities.
+def _prolog(body: bytes) -> bytes:
+    """The document's start as UTF-8 bytes, whatever its encoding (UTF-16 with a BOM too)."""
+    head = body[:64 * 1024]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        head = head.decode("utf-16", errors="replace").encode("utf-8")
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")
 
-    arXiv never sends a DTD. ElementTree does not fetch external entities, and expat
-    >= 2.4 caps entity expansion, but a feed that declares entities has no business
-    here, so it is rejected outright (cheap, and no expansion happens at all).
+
+def refuse_entities(body: bytes) -> None:
+    """Refuse a document whose DTD declares entities (billion laughs, external entities).
+
+    No feed needs them. ElementTree does not fetch external entities and expat >= 2.4
+    caps expansion, and feedparser leaves them unexpanded, but a feed that declares
+    entities has no business here: refused outright, for every format.
     """
-    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if start != b"<":
-        raise fail("not XML", body)
-    doctype = body.find(b"<!DOCTYPE")
-    if doctype != -1 and body.find(b"<!ENTITY", doctype) != -1:
+    head = _prolog(body)
+    doctype = head.find(b"<!DOCTYPE")
+    if doctype != -1 and head.find(b"<!ENTITY", doctype) != -1:
         raise fail("XML declares entities (refused)", body)
+
+
+def _guard(body: bytes) -> None:
+    """Refuse bodies that are not XML at all, or that declare entities."""
+    if _prolog(body)[:1] != b"<":
+        raise fail("not XML", body)
+    refuse_entities(body)
 
 
 def iter_xml(body: bytes) -> Iterator[ET.Element]:
