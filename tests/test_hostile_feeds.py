@@ -20,7 +20,6 @@ import aiosqlite
 import pytest
 from aiohttp import web
 
-from bot import fetch as fetch_module
 from bot.config import Settings
 from bot.fetch import Fetcher
 from bot.ingest import FeedOutcome, Ingestor
@@ -501,40 +500,36 @@ async def test_a_feed_that_changes_kind(feed_server: FeedServer, raw_server: Raw
 
 
 async def test_redirects_into_private_space_are_refused(feed_server: FeedServer, make_settings,
-                                                        tmp_path: Path, monkeypatch) -> None:
-    """A feed added from Discord (origin admin) that redirects to a private or local address.
+                                                        tmp_path: Path) -> None:
+    """Feeds added from Discord (origin admin) that lead to private or local addresses.
 
-    The loopback feed server stands in for the public internet: paths under /public/ are
-    treated as public (the one narrow edge faked here); every other address is checked
-    for real.
+    The operator allows 127.0.0.1 (where the loopback feed server stands in for the public
+    internet); every other private address, however written or reached, stays refused.
     """
-    real_assert, real_peer = fetch_module.assert_public_host, fetch_module._check_peer
-
-    async def assert_public(url: str) -> None:
-        if url.startswith(feed_server.url("/public/")):
-            return
-        await real_assert(url)
-
-    def check_peer(response: Any, url: str) -> None:
-        if not url.startswith(feed_server.url("/public/")):
-            real_peer(response, url)
-
-    monkeypatch.setattr(fetch_module, "assert_public_host", assert_public)
-    monkeypatch.setattr(fetch_module, "_check_peer", check_peer)
-    to_loopback = feed_server.serve("/public/to-loopback", b"", redirect_to=feed_server.url("/secret"))
+    port = feed_server.port
+    feed_server.serve("/secret", CL)
+    to_loopback = feed_server.serve("/public/to-loopback", b"", status=302, etag=False,
+                                    headers={"Location": f"http://127.0.0.2:{port}/secret"})
     to_metadata = feed_server.serve("/public/to-metadata", b"", status=302, etag=False,
                                     headers={"Location": "http://169.254.169.254/latest/meta-data/"})
     to_private = feed_server.serve("/public/to-private", b"", status=302, etag=False,
                                    headers={"Location": "http://10.0.0.7/feed.xml"})
-    direct = feed_server.url("/secret")
-    feed_server.serve("/secret", CL)
+    disguised = feed_server.serve("/public/disguised", b"", status=302, etag=False,
+                                  headers={"Location": f"http://[::ffff:127.0.0.2]:{port}/secret"})
+    direct = f"http://127.0.0.2:{port}/secret"
     good = feed_server.serve("/public/good", GOOD)
-    ingestor, store, session = await build(make_settings, [], tmp_path / "private.db")
+    settings = make_settings(feeds=[], database={"path": str(tmp_path / "private.db")},
+                             http={"timeout_seconds": TIMEOUT,
+                                   "allowed_private_networks": ["127.0.0.1/32"]})
+    store = await Store(settings.database.path).open()
+    session = Fetcher.make_session(settings)
+    ingestor = Ingestor(store, Fetcher(session, settings), settings)
     try:
-        for url in (to_loopback, to_metadata, to_private, direct, good):
+        refused = (to_loopback, to_metadata, to_private, disguised, direct)
+        for url in (*refused, good):
             await store.upsert_feed(url, kind=None, name=None, origin="admin")
         outcomes = {o.feed.url: o for o in await ingestor.poll_all()}
-        for url in (to_loopback, to_metadata, to_private, direct):
+        for url in refused:
             assert outcomes[url].status == "failed"
             assert "refused" in (outcomes[url].error or ""), outcomes[url].error
         assert outcomes[good].status == "new" and outcomes[good].new == 3
