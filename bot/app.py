@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import asyncpg
 import discord
 import yarl
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -92,7 +93,7 @@ class PaperBotMixin:
         self.clock = clock
         self.sync_only = sync_only
         self.extensions_to_load = list(extensions) if extensions is not None else all_extensions()
-        self.store = Store(settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms,
+        self.store = Store(settings.database.location, busy_timeout_ms=settings.database.busy_timeout_ms,
                            clock=clock, index_dir=settings.database.search_index_dir)
         self.http_session = None
         self.started_at = clock()
@@ -314,8 +315,8 @@ def run_bot(settings: Settings, token: str) -> int:
     except aiohttp.ClientError as error:
         print(f"Cannot reach Discord at {settings.discord.api_base_url}: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except (OSError, sqlite3.Error, MigrationError) as error:
-        print(f"paperbot could not start: {error} (database: {settings.database.path})", file=sys.stderr)
+    except (OSError, sqlite3.Error, asyncpg.PostgresError, MigrationError) as error:
+        print(f"paperbot could not start: {error} (database: {settings.database.display})", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_OK

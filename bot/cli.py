@@ -70,7 +70,7 @@ class Core:
 
 @asynccontextmanager
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    store = Store(settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms,
+    store = Store(settings.database.location, busy_timeout_ms=settings.database.busy_timeout_ms,
                   index_dir=settings.database.search_index_dir)
     await store.open()
     session = Fetcher.make_session(settings)
@@ -371,6 +371,8 @@ def cmd_check_config(loaded: LoadedSettings, console: Console) -> int:
     console.print(f"[green]Configuration is valid.[/] Source: {escape(source)}")
     data = loaded.settings.model_dump(mode="json")
     data["secrets"] = {TOKEN_ENV: mask_secret(discord_token())}
+    if data.get("database", {}).get("url") or loaded.settings.database.effective_url:
+        data["database"]["url"] = loaded.settings.database.display  # the password masked
     console.print_json(json.dumps(data))
     return EXIT_OK
 

@@ -56,12 +56,48 @@ def _ws_url(value: str) -> str:
     return value
 
 
+DATABASE_URL_ENV = "PAPERBOT_DATABASE_URL"
+
+
 class DatabaseSettings(_Section):
     path: Path = Field(default=Path("data/paperbot.db"), description="SQLite file")
     busy_timeout_ms: int = Field(default=5000, ge=100, le=600_000)
     search_index_dir: Path | None = Field(
         default=None, description="this process's search index (default: beside the database file)"
     )
+    # postgresql://user[:password]@host:port/db selects PostgreSQL (several processes may share
+    # it); $PAPERBOT_DATABASE_URL overrides it, so a password need not be written in a file.
+    url: str | None = Field(default=None, description="PostgreSQL URL; SQLite at `path` when unset")
+
+    @field_validator("url")
+    @classmethod
+    def _check_db_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.strip().startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected a postgresql://user@host:port/database URL")
+        return value.strip()
+
+    @property
+    def effective_url(self) -> str | None:
+        """The PostgreSQL URL in force ($PAPERBOT_DATABASE_URL first), or None for SQLite."""
+        env = os.environ.get(DATABASE_URL_ENV, "").strip()
+        return env or self.url
+
+    @property
+    def location(self) -> Path | str:
+        """What the store opens: the PostgreSQL URL, else the SQLite file."""
+        return self.effective_url or self.path
+
+    @property
+    def display(self) -> str:
+        """Where the data lives, fit for logs and messages: never a password."""
+        url = self.effective_url
+        if url is None:
+            return str(self.path)
+        from bot.store.dialect import mask_url
+
+        return mask_url(url)
 
 
 class FeedSettings(_Section):

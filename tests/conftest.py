@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -16,10 +17,14 @@ from tests.botharness import World, make_world
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.fixtures import *  # noqa: F403  (fake_discord, discord_py_at_fake)
 from tests.feedserver import FeedServer
+from tests.pgserver import INSTALL_HINT, PgServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Every peer of a test lives on loopback: any other connection fails the test loudly."""
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the store test covers something only the SQLite backend has"
+    )
     original = socket.socket.connect
 
     def loopback_only(self: socket.socket, address: Any) -> Any:
@@ -70,9 +75,54 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     return build
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Any:
+    """A throwaway PostgreSQL server for the session. Skips with the reason where PostgreSQL is not
+    installed, but fails under CI=true: CI must run the PostgreSQL tests."""
+    server = PgServer()
+    if not server.available:
+        reason = f"PostgreSQL is not installed here (no initdb/pg_ctl): {INSTALL_HINT}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    """A real SQLite file, migrated."""
+async def pg_url(pg_server: PgServer) -> str:
+    """The URL of a fresh, migrated PostgreSQL database for this test."""
+    return await pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store lives, once per backend: an SQLite file path or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    only = request.node.get_closest_marker("sqlite_only")
+    if only is not None:
+        pytest.skip(f"SQLite only: {only.args[0] if only.args else 'SQLite-specific'}")
+    server = request.getfixturevalue("pg_server")
+    return await server.new_database()
+
+
+@pytest.fixture
+async def store(store_target: str) -> AsyncIterator[Store]:
+    """A real, migrated store on each backend: an SQLite file, then a PostgreSQL database."""
+    opened = await Store(store_target).open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A real SQLite file, migrated: for tests about SQLite itself (its file, FTS5, pragmas)."""
     opened = await Store(tmp_path / "store.db").open()
     try:
         yield opened

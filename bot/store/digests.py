@@ -208,7 +208,7 @@ class DigestStoreMixin:
                 f" SELECT {', '.join(_RUN_COLUMNS)}, ROW_NUMBER() OVER"
                 "  (PARTITION BY digest_id ORDER BY run_date DESC, id DESC) AS newest"
                 f" FROM digest_runs WHERE digest_id IN ({','.join('?' * len(chunk))})"
-                ") WHERE newest = 1",
+                ") AS runs WHERE newest = 1",
                 chunk, write=True,
             )
             found.update({run.digest_id: run for run in map(_run_from_row, rows)})
@@ -277,7 +277,9 @@ class DigestStoreMixin:
                 )
             await db.execute(
                 "UPDATE digests SET consecutive_failures = consecutive_failures + 1, last_error = ?,"
-                " last_error_at = ?, paused = (paused OR consecutive_failures + 1 >= ?) WHERE id = ?",
+                " last_error_at = ?,"
+                " paused = CASE WHEN paused <> 0 OR consecutive_failures + 1 >= ? THEN 1 ELSE 0 END"
+                " WHERE id = ?",
                 (error, to_db(now), pause_after, digest_id),
             )
         digest = await self.get_digest(digest_id)

@@ -182,7 +182,7 @@ class ReaderStoreMixin:
         """'added', 'exists' or 'limit'."""
         async with self.transaction() as db:
             async with db.execute(
-                "SELECT 1 FROM subscriptions WHERE user_id = ? AND kind = ? AND value = ? COLLATE NOCASE"
+                "SELECT 1 FROM subscriptions WHERE user_id = ? AND kind = ? AND lower(value) = lower(?)"
                 " AND COALESCE(topic_id, 0) = ?",
                 (user_id, kind, value, topic_id or 0),
             ) as cur:

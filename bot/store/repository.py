@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import asyncpg
 
 from bot.merge import MergeResult, StoredPaper, merge
 from bot.models import AnnounceType, FeedKind, PaperRecord, ParsedFeed
@@ -26,8 +27,10 @@ from bot.search.index import SearchIndex
 from bot.search.query import SearchQuery
 from bot.search.service import IndexRow, SearchHit, SearchService
 from bot.store.community import CommunityStoreMixin
+from bot.store.dialect import is_postgres_url
 from bot.store.digests import DigestStoreMixin
 from bot.store.migrate import migrate
+from bot.store.pg import PgConnection, load_identity_tables, migrate_postgres
 from bot.store.readers import ReaderStoreMixin
 from bot.store.rows import (
     CHUNK,
@@ -123,15 +126,19 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
         self, path: Path | str, *, busy_timeout_ms: int = 5000, clock: Clock = utcnow,
         index_dir: Path | str | None = None, search_catch_up: bool = True,
     ):
-        self.path = Path(path)
-        # The search index is derived from this database: one directory beside it per process.
+        # A postgresql:// URL selects the PostgreSQL backend; anything else is an SQLite file.
+        self.url: str | None = str(path) if is_postgres_url(path) else None
+        self.dialect = "postgres" if self.url else "sqlite"
+        self.path = Path("data/postgresql") if self.url else Path(path)
+        # The search index is derived from this database: one directory per process (beside the
+        # SQLite file; data/postgresql.search/ for PostgreSQL unless configured).
         self.index_dir = Path(index_dir) if index_dir else default_index_dir(self.path)
         self._search: SearchService | None = None
         self._search_catch_up = search_catch_up
         self._busy_timeout_ms = busy_timeout_ms
         self._clock = clock
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._writer: Any = None  # aiosqlite.Connection, or PgConnection of the same shape
+        self._reader: Any = None
         self._write_lock = asyncio.Lock()
         self.schema_version = 0
 
@@ -144,8 +151,30 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
         await db.execute("PRAGMA synchronous = NORMAL")
         return db
 
+    async def _open_postgres(self) -> None:
+        assert self.url is not None
+        conn = await asyncpg.connect(self.url)
+        try:
+            self.schema_version = await migrate_postgres(conn)
+            await load_identity_tables(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        self._writer = PgConnection(conn)
+        pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+        self._reader = PgConnection(pool, query_only=True)
+
     async def open(self) -> Store:
         if self._writer is not None:
+            return self
+        if self.url is not None:
+            try:
+                await self._open_postgres()
+                self._search = await SearchService(self, SearchIndex(self.index_dir)).open(
+                    catch_up=self._search_catch_up)
+            except BaseException:
+                await self.close()
+                raise
             return self
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,7 +209,7 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
         await self.close()
 
     @property
-    def writer(self) -> aiosqlite.Connection:
+    def writer(self) -> Any:
         if self._writer is None:
             raise RuntimeError("the store is not open")
         return self._writer
@@ -192,13 +221,13 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
         return self._search
 
     @property
-    def reader(self) -> aiosqlite.Connection:
+    def reader(self) -> Any:
         if self._reader is None:
             raise RuntimeError("the store is not open")
         return self._reader
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Any]:
         """One write transaction at a time; rolled back on any error."""
         async with self._write_lock:
             db = self.writer
@@ -296,7 +325,7 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
             await db.execute(
                 "UPDATE feeds SET last_attempt_at = ?, last_error = ?, last_error_at = ?,"
                 " consecutive_failures = consecutive_failures + 1, next_attempt_at = ?,"
-                " failing = (consecutive_failures + 1 >= ?) WHERE id = ?",
+                " failing = CASE WHEN consecutive_failures + 1 >= ? THEN 1 ELSE 0 END WHERE id = ?",
                 (to_db(at), error, to_db(at), to_db(next_attempt_at), failing_after, feed_id),
             )
             await db.execute(
@@ -513,6 +542,9 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
         return int(row[0])
 
     async def database_size_bytes(self) -> int:
+        if self.dialect == "postgres":
+            row = await self._fetchone("SELECT pg_database_size(current_database())")
+            return int(row[0])
         row = await self._fetchone(
             "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
         )
@@ -538,11 +570,14 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
         day = date_from_db(row[0]) if row and row[0] else None
         if day is None:
             return None, []
+        # Each paper's first sighting that day (written without SQLite's bare-column MIN so
+        # that PostgreSQL runs the same statement).
         rows = await self._fetchall(
-            f"{SELECT_PAPER.replace('SELECT ', 'SELECT s.announce_type, MIN(s.id) AS first, ', 1)}"
+            f"{SELECT_PAPER.replace('SELECT ', 'SELECT s.announce_type, s.id AS first, ', 1)}"
             " JOIN sightings s ON s.paper_id = p.id"
-            f" WHERE s.announced = ? AND s.announce_type IN ({type_marks}){cat_clause}"
-            " GROUP BY p.id"
+            " WHERE s.id IN (SELECT MIN(s.id) FROM sightings s JOIN papers p ON p.id = s.paper_id"
+            f"  WHERE s.announced = ? AND s.announce_type IN ({type_marks}){cat_clause}"
+            "  GROUP BY s.paper_id)"
             " ORDER BY CASE s.announce_type WHEN 'new' THEN 0 WHEN 'cross' THEN 1"
             "  WHEN 'replace' THEN 2 ELSE 3 END, first",
             (date_to_db(day), *types, *cat_params),
