@@ -111,9 +111,10 @@ async def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def store(store_target: str) -> AsyncIterator[Store]:
-    """A real, migrated store on each backend: an SQLite file, then a PostgreSQL database."""
-    opened = await Store(store_target).open()
+async def store(store_target: str, tmp_path: Path) -> AsyncIterator[Store]:
+    """A real, migrated store on each backend: an SQLite file, then a PostgreSQL database
+    (each with its derived search index in tmp_path)."""
+    opened = await Store(store_target, index_dir=tmp_path / "search-index").open()
     try:
         yield opened
     finally:
@@ -122,7 +123,7 @@ async def store(store_target: str) -> AsyncIterator[Store]:
 
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    """A real SQLite file, migrated: for tests about SQLite itself (its file, FTS5, pragmas)."""
+    """A real SQLite file, migrated: for tests about SQLite itself (its file, pragmas)."""
     opened = await Store(tmp_path / "store.db").open()
     try:
         yield opened

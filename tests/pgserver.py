@@ -109,7 +109,7 @@ class PgServer:
             if not self._template_ready:
                 await admin.execute("DROP DATABASE IF EXISTS paperbot_template")
                 await admin.execute("CREATE DATABASE paperbot_template")
-                async with Store(self.url("paperbot_template")):
+                async with Store(self.url("paperbot_template"), index_dir=self.dir / "template-index"):
                     pass
                 self._template_ready = True
             self._count += 1

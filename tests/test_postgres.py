@@ -12,6 +12,7 @@ import pytest
 from bot.cli import main
 from bot.config import parse_settings
 from bot.models import FeedKind, PaperRecord, ParsedFeed
+from bot.search.query import parse_query
 from bot.store import Store
 from bot.store.dialect import mask_url, to_postgres
 from bot.store.migrate import bundled_migrations
@@ -61,10 +62,12 @@ def test_a_database_url_selects_postgresql_and_its_password_is_never_shown(
         parse_settings({"database": {"url": "mysql://x@y/z"}})
 
 
-async def test_migrations_bring_an_empty_database_to_the_latest_version(pg_server: PgServer) -> None:
+async def test_migrations_bring_an_empty_database_to_the_latest_version(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
     url = await pg_server.empty_database()
     # Two processes starting at once: one migrates, the other waits and finds it done.
-    first, second = Store(url), Store(url)
+    first, second = Store(url, index_dir=tmp_path / "i1"), Store(url, index_dir=tmp_path / "i2")
     await asyncio.gather(first.open(), second.open())
     try:
         versions = [m.version for m in bundled_migrations()]
@@ -76,12 +79,13 @@ async def test_migrations_bring_an_empty_database_to_the_latest_version(pg_serve
         await second.close()
 
 
-async def test_two_stores_on_one_database_see_each_others_writes(pg_url: str) -> None:
+async def test_two_stores_on_one_database_see_each_others_writes(pg_url: str, tmp_path: Path) -> None:
     """What one process writes, another reads at once; concurrent writers are serialized (one
     bookmark, not two); Discord ids are 64-bit."""
     user = 987654321098765432
     at = datetime(2026, 5, 1, tzinfo=UTC)
-    async with Store(pg_url) as one, Store(pg_url) as two:
+    async with (Store(pg_url, index_dir=tmp_path / "i1") as one,
+                Store(pg_url, index_dir=tmp_path / "i2") as two):
         feed = await one.upsert_feed("https://x.example/rss", kind=FeedKind.RSS, name="X")
         parsed = ParsedFeed(kind=FeedKind.RSS, papers=[
             PaperRecord(key="2605.00001", arxiv_id="2605.00001", version=1, title="Shared paper",
@@ -99,3 +103,7 @@ async def test_two_stores_on_one_database_see_each_others_writes(pg_url: str) ->
         listed = await two.list_bookmarks(user)
         assert [paper.key for paper, _ in listed] == ["2605.00001"]
         assert await one.count_bookmarks(user) == 1
+        # A paper one process ingested is found by the other's search once its index catches up
+        # (the bot does this every minute, and at once on PostgreSQL's change notice).
+        await two.search_service.catch_up()
+        assert [h.paper.key for h in await two.search(parse_query("shared paper"))] == ["2605.00001"]

@@ -44,9 +44,6 @@ async def ingest(store: Store, feed_url: str, records: list[PaperRecord], *,
     return outcome, result
 
 
-FTS5 = "the store's FTS5 search; PostgreSQL is searched through the derived index (issue 9)"
-
-
 async def test_migrations_from_an_empty_file_reach_the_latest_version(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
     async with Store(path) as store:
@@ -125,7 +122,6 @@ async def test_a_failing_migration_leaves_nothing_half_applied(tmp_path: Path) -
             assert (await cur.fetchone())[0] == 1
 
 
-@pytest.mark.sqlite_only(FTS5)
 async def test_new_papers_are_stored_and_searchable(store: Store) -> None:
     outcome, result = await ingest(store, "https://rss.arxiv.org/rss/cs.LG", [
         arxiv("2605.00001", "Sparse Attention for Long Documents", authors=("Grace Hopper",)),
@@ -145,7 +141,6 @@ async def test_new_papers_are_stored_and_searchable(store: Store) -> None:
     assert {h.paper.key for h in whole_archive} == {"2605.00001", "2605.00002"}
 
 
-@pytest.mark.sqlite_only(FTS5)
 async def test_a_replacement_updates_the_paper_and_is_not_new(store: Store) -> None:
     await ingest(store, "https://rss.arxiv.org/rss/cs.LG", [arxiv("2605.00001", "Old Title Words")])
     outcome, result = await ingest(
@@ -172,7 +167,6 @@ async def test_an_older_version_never_overwrites_a_newer_one(store: Store) -> No
     assert paper is not None and (paper.version, paper.title) == (2, "Version Two")
 
 
-@pytest.mark.sqlite_only(FTS5)
 async def test_hugging_face_signals_attach_to_the_arxiv_paper(store: Store) -> None:
     await ingest(store, "https://rss.arxiv.org/rss/cs.CL", [arxiv("2605.00003", "Tiny Reasoners")])
     hf = PaperRecord(
@@ -229,14 +223,12 @@ async def test_papers_survive_reopening(tmp_path: Path) -> None:
         assert [h.paper.key for h in hits] == ["2605.00005"]
 
 
-@pytest.mark.sqlite_only(FTS5)
 async def test_hostile_queries_on_a_real_store_never_raise(store: Store) -> None:
     await ingest(store, "https://rss.arxiv.org/rss/cs.LG", [arxiv("2605.00006", "Robust Search")])
     for text in HOSTILE:
         await store.search(parse_query(text), limit=5)
 
 
-@pytest.mark.sqlite_only(FTS5)
 async def test_strict_matches_rank_before_partial_ones(store: Store) -> None:
     await ingest(store, "https://rss.arxiv.org/rss/cs.LG", [
         arxiv("2605.00010", "Graph Transformers for Molecules"),
@@ -251,7 +243,6 @@ async def test_strict_matches_rank_before_partial_ones(store: Store) -> None:
     assert exact[0].paper.key == "2605.00010" and exact[0].matched_all
 
 
-@pytest.mark.sqlite_only(FTS5)
 async def test_title_outweighs_abstract(store: Store) -> None:
     await ingest(store, "https://rss.arxiv.org/rss/cs.LG", [
         arxiv("2605.00020", "Something Else", abstract="We mention quantization in passing here."),
@@ -281,7 +272,6 @@ async def test_latest_listing_is_the_newest_day_each_paper_once(store: Store) ->
     ]
 
 
-@pytest.mark.sqlite_only(FTS5)
 async def test_a_remembered_title_fragment_ranks_its_paper_first(store: Store) -> None:
     filler = [arxiv(f"2605.01{i:03d}", f"Unrelated Study Number {i}", abstract="Nothing to see.")
               for i in range(40)]  # bm25 needs a corpus: with two papers every word is everywhere

@@ -32,9 +32,6 @@ _TEXT = {"text", "varchar", "bpchar", "name", "unknown", "json", "jsonb"}
 _INT = {"int2", "int4", "int8"}
 _FLOAT = {"float4", "float8"}
 _IDENTITY_TABLES: set[str] = set()
-# SQLite-only tables (FTS5): writes to them are no-ops here, the derived search index serves
-# PostgreSQL (see the README's Design section).
-_SQLITE_ONLY_WRITE = re.compile(r"^\s*INSERT\s+INTO\s+papers_fts\b", re.IGNORECASE)
 
 
 def _coerce(value: Any, type_name: str) -> Any:
@@ -174,7 +171,7 @@ class PgConnection:
             self.in_transaction = False
             await self._raw_execute(translated)
             return PgCursor([], -1, None)
-        if translated.upper().startswith("PRAGMA") or _SQLITE_ONLY_WRITE.match(translated):
+        if translated.upper().startswith("PRAGMA"):
             return PgCursor([], -1, None)
         args = self._args(params, names)
         wants_id = False
@@ -228,7 +225,7 @@ class PgConnection:
     async def executemany(self, sql: str, seq: Iterable[Any]) -> None:
         translated, names = to_postgres(sql)
         rows = [self._args(p, names) for p in seq]
-        if not rows or _SQLITE_ONLY_WRITE.match(translated):
+        if not rows:
             return
         async with self._lock:
             cm = self._acquire()
