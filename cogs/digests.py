@@ -18,6 +18,9 @@ from bot.present import escape_markdown
 from bot.search import parse_query
 from bot.taxonomy import describe, split_categories, suggest
 
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
 COMMON_ZONES = [
     "UTC", "Europe/London", "Europe/Berlin", "Europe/Paris", "America/New_York", "America/Chicago",
     "America/Los_Angeles", "America/Sao_Paulo", "Asia/Kolkata", "Asia/Shanghai", "Asia/Tokyo",
@@ -26,8 +29,12 @@ COMMON_ZONES = [
 
 
 def _config_line(config: DigestConfig, service: DigestService) -> str:
-    parts = [f"**#{config.id}** <#{config.channel_id}>", escape_markdown(config.label),
-             f"{config.post_time} {config.timezone}", f"max {config.max_papers}"]
+    when = f"{config.post_time} {config.timezone}"
+    if config.weekly:
+        when = f"{WEEKDAYS[config.weekday or 0].title()}s {when}"
+    parts = [f"**#{config.id}** <#{config.channel_id}>", escape_markdown(config.label), when]
+    if not config.weekly:
+        parts.append(f"max {config.max_papers}")
     if config.filter_query:
         parts.append(f"filter `{config.filter_query[:60].replace('`', '')}`")
     if not config.cross_lists:
@@ -141,12 +148,15 @@ class Digests(commands.GroupCog, group_name="digest", group_description="Schedul
         include_hf="Add the day's Hugging Face Daily Papers", filter="Only papers matching this search",
         cross_lists="Include papers cross-listed into these categories",
         empty_days="What to post when nothing was announced",
+        cadence="daily: new papers every day; weekly: a recap of what this server liked that week",
+        weekday="For a weekly recap: the day it is posted (default Monday)",
     )
     async def add(
         self, interaction: discord.Interaction, channel: discord.TextChannel, categories: str, time: str,
         timezone: str, max_papers: app_commands.Range[int, 1, 25] = 10, include_hf: bool = False,
         filter: str | None = None, cross_lists: bool = True,
         empty_days: Literal["auto", "never", "always"] = "auto",
+        cadence: Literal["daily", "weekly"] = "daily", weekday: Weekday | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         config = DigestConfig(
@@ -154,14 +164,16 @@ class Digests(commands.GroupCog, group_name="digest", group_description="Schedul
             categories=self._categories(categories), post_time=self._time(time),
             timezone=self._zone(timezone), max_papers=max_papers, include_hf=include_hf,
             filter_query=self._filter(filter), cross_lists=cross_lists, empty_days=EmptyDays(empty_days),
-            created_by=interaction.user.id,
+            created_by=interaction.user.id, cadence=cadence,
+            weekday=WEEKDAYS.index(weekday or "monday") if cadence == "weekly" else None,
         )
         stored = await self.bot.store.add_digest(config, now=self.bot.clock())
-        added_feeds = await self.service.ensure_feeds(stored.categories)
+        added_feeds = [] if stored.weekly else await self.service.ensure_feeds(stored.categories)
         self.service.schedule(stored)
         upcoming = self.service.next_run(stored)
+        every = f"every {WEEKDAYS[stored.weekday or 0].title()}" if stored.weekly else "every day"
         lines = [f"✅ Digest **#{stored.id}** added: {escape_markdown(stored.label)} in {channel.mention} "
-                 f"every day at {stored.post_time} ({stored.timezone})."]
+                 f"{every} at {stored.post_time} ({stored.timezone})."]
         if upcoming:
             lines.append(f"First one: <t:{int(upcoming.timestamp())}:F>.")
         if added_feeds:
@@ -198,9 +210,14 @@ class Digests(commands.GroupCog, group_name="digest", group_description="Schedul
         max_papers: app_commands.Range[int, 1, 25] | None = None, include_hf: bool | None = None,
         filter: str | None = None, cross_lists: bool | None = None,
         empty_days: Literal["auto", "never", "always"] | None = None, paused: bool | None = None,
+        weekday: Weekday | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         config = await self._get(interaction, digest)
+        if weekday is not None:
+            if not config.weekly:
+                raise UserFacingError("Only a weekly recap has a weekday; this digest is daily.")
+            config.weekday = WEEKDAYS.index(weekday)
         if channel is not None:
             config.channel_id = channel.id
         if categories is not None:
@@ -222,7 +239,8 @@ class Digests(commands.GroupCog, group_name="digest", group_description="Schedul
         if paused is not None:
             config.paused = paused
         stored = await self.bot.store.update_digest(config, now=self.bot.clock())
-        await self.service.ensure_feeds(stored.categories)
+        if not stored.weekly:
+            await self.service.ensure_feeds(stored.categories)
         self.service.schedule(stored)
         warning = ""
         target = interaction.guild.get_channel(stored.channel_id) if interaction.guild else None

@@ -75,6 +75,12 @@ class DigestConfig:
     last_error: str | None = None
     last_error_at: datetime | None = None
     created_by: int | None = None
+    cadence: str = "daily"  # daily | weekly (a weekly recap of what the server liked)
+    weekday: int | None = None  # 0 = Monday, for weekly
+
+    @property
+    def weekly(self) -> bool:
+        return self.cadence == "weekly"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -89,6 +95,8 @@ class DigestConfig:
         scope = " · ".join(self.categories) if self.categories else ""
         if self.include_hf:
             scope = f"{scope} + Hugging Face" if scope else "Hugging Face"
+        if self.weekly:
+            return f"Weekly recap · {scope}" if scope else "Weekly recap"
         return scope or "papers"
 
 

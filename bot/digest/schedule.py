@@ -20,6 +20,9 @@ LATE_TOLERANCE = timedelta(minutes=1)
 
 def trigger_for(config: DigestConfig) -> CronTrigger:
     hour, minute, second = config.time_parts
+    if config.weekly:  # a weekly recap: its weekday only (APScheduler: 0 = Monday)
+        return CronTrigger(day_of_week=config.weekday or 0, hour=hour, minute=minute, second=second,
+                           timezone=config.zone)
     return CronTrigger(hour=hour, minute=minute, second=second, timezone=config.zone)
 
 
@@ -31,9 +34,11 @@ def local_fire_time(config: DigestConfig, day: date) -> datetime:
 def last_fire_at_or_before(config: DigestConfig, now: datetime) -> datetime:
     """The most recent scheduled time not after `now` (aware, in the digest's zone)."""
     local_now = now.astimezone(config.zone)
-    candidate = local_fire_time(config, local_now.date())
-    if candidate > local_now:
-        candidate = local_fire_time(config, local_now.date() - timedelta(days=1))
+    day = local_now.date()
+    candidate = local_fire_time(config, day)
+    while candidate > local_now or (config.weekly and day.weekday() != (config.weekday or 0)):
+        day -= timedelta(days=1)
+        candidate = local_fire_time(config, day)
     return candidate
 
 

@@ -20,12 +20,14 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
 from apscheduler.triggers.date import DateTrigger
 
+from bot.community.recap import build_recap_plan
+from bot.community.week import week_facts
 from bot.digest.model import (
     DigestConfig,
     DigestPlan,
@@ -35,6 +37,7 @@ from bot.digest.model import (
 )
 from bot.digest.render import SourceProblem, TopicGroup, build_plan, limit_problems
 from bot.digest.schedule import (
+    local_fire_time,
     missed_run_date,
     next_fire_after,
     run_date_for,
@@ -196,6 +199,10 @@ class DigestService:
     ) -> tuple[DigestPlan, int]:
         """The digest as it would be posted now: (plan, the sightings cursor it covers up to)."""
         up_to = up_to if up_to is not None else await self.store.max_sighting_id()
+        if config.weekly:  # a weekly recap: what the server liked this week (bot/community/recap.py)
+            end = local_fire_time(config, run_date).astimezone(UTC)
+            facts = await week_facts(self.store, config.guild_id, config.categories, end)
+            return build_recap_plan(config, run_date=run_date, facts=facts), up_to
         feeds, hf_ids = await self.relevant_feeds(config)
         after = max(config.cursor or 0, await self.store.covered_cursor(config.id or 0))
         follows = await self.store.list_server_feeds(channel_id=config.channel_id, mode="digest")

@@ -256,8 +256,11 @@ class CommunityStoreMixin:
         self: Store, *, since: datetime, categories: Sequence[str] = (), limit: int = 10,
         exclude: Sequence[int] = (),
     ) -> list[StoredPaper]:
-        """Hugging Face's most upvoted papers of their daily lists since `since`."""
+        """Hugging Face's most upvoted papers of their daily lists since `since`. A category
+        filter keeps papers whose categories are not known yet (Hugging Face does not say)."""
         cat_sql, cat_params = category_clause(list(categories))
+        if cat_sql:
+            cat_sql = f" AND (p.categories = '[]' OR (1 = 1{cat_sql}))"
         skip = ""
         if exclude:
             skip = f" AND p.id NOT IN ({','.join('?' * len(exclude))})"

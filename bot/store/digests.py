@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 _DIGEST_COLUMNS = (
     "id", "guild_id", "channel_id", "categories", "post_time", "timezone", "max_papers",
     "include_hf", "filter_query", "cross_lists", "empty_days", "cursor", "paused",
-    "consecutive_failures", "last_error", "last_error_at", "created_by",
+    "consecutive_failures", "last_error", "last_error_at", "created_by", "cadence", "weekday",
 )
 _RUN_COLUMNS = (
     "id", "digest_id", "run_date", "status", "trigger", "cursor_to", "plan", "thread_id", "error",
@@ -41,6 +41,7 @@ def _digest_from_row(row: Sequence[Any]) -> DigestConfig:
         cross_lists=bool(d["cross_lists"]), empty_days=EmptyDays(d["empty_days"]), cursor=d["cursor"],
         paused=bool(d["paused"]), consecutive_failures=d["consecutive_failures"],
         last_error=d["last_error"], last_error_at=from_db(d["last_error_at"]), created_by=d["created_by"],
+        cadence=d["cadence"], weekday=d["weekday"],
     )
 
 
@@ -87,12 +88,13 @@ class DigestStoreMixin:
         async with self.transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO digests (guild_id, channel_id, categories, post_time, timezone, max_papers,"
-                " include_hf, filter_query, cross_lists, empty_days, created_by, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " include_hf, filter_query, cross_lists, empty_days, created_by, created_at, updated_at,"
+                " cadence, weekday)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (config.guild_id, config.channel_id, json.dumps(config.categories), config.post_time,
                  config.timezone, config.max_papers, int(config.include_hf), config.filter_query,
                  int(config.cross_lists), str(config.empty_days), config.created_by, to_db(now),
-                 to_db(now)),
+                 to_db(now), config.cadence, config.weekday),
             )
         stored = await self.get_digest(cursor.lastrowid or 0)
         assert stored is not None
@@ -105,10 +107,11 @@ class DigestStoreMixin:
                 "UPDATE digests SET channel_id = ?, categories = ?, post_time = ?, timezone = ?,"
                 " max_papers = ?, include_hf = ?, filter_query = ?, cross_lists = ?, empty_days = ?,"
                 " paused = ?, consecutive_failures = CASE WHEN ? THEN consecutive_failures ELSE 0 END,"
-                " updated_at = ? WHERE id = ?",
+                " updated_at = ?, cadence = ?, weekday = ? WHERE id = ?",
                 (config.channel_id, json.dumps(config.categories), config.post_time, config.timezone,
                  config.max_papers, int(config.include_hf), config.filter_query, int(config.cross_lists),
-                 str(config.empty_days), int(config.paused), int(config.paused), to_db(now), config.id),
+                 str(config.empty_days), int(config.paused), int(config.paused), to_db(now),
+                 config.cadence, config.weekday, config.id),
             )
         stored = await self.get_digest(config.id or 0)
         assert stored is not None
