@@ -221,6 +221,8 @@ def merge(existing: StoredPaper | None, record: PaperRecord) -> MergeResult:
         paper.code_url = paper.github_repo
     if record.project_url and paper.project_url is None:
         paper.project_url = record.project_url
+    if existing.code_url is None and paper.code_url is not None:
+        changes.append(PaperChange("code", None, paper.code_url))  # code appeared: bookmarkers hear
 
     arxiv_day, other_day = _announce_dates(record)
     paper.arxiv_announced = _earliest(paper.arxiv_announced, arxiv_day)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.community.alerts import describe_update
 from bot.digest.model import Button
 from bot.errors import CANNOT_DM, discord_code
 from bot.match import CompiledSubscriptions, GroupMatch, PaperText, Subscription
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_UPDATE_WORDS = {"version": "new version", "doi": "DOI", "journal_ref": "published"}
 
 
 def render_daily_dm(
@@ -63,10 +63,7 @@ def render_daily_dm(
     if updates:
         update_lines = []
         for update in updates[:15]:
-            what = _UPDATE_WORDS.get(update.kind, update.kind)
-            change = f"{update.old} → {update.new}" if update.old else (update.new or "")
-            update_lines.append(f"{md_link(trim(update.paper.title, 90), update.paper.abs_url)}: "
-                                f"{what} {escape_markdown(trim(change, 80))}")
+            update_lines.append(describe_update(update))  # version (+ comment), published, code
         value, listed = fit_lines(update_lines, 980)
         if len(updates) > listed:
             value += f"\n…and {len(updates) - listed} more updates (see /bookmarks list)"
