@@ -134,11 +134,11 @@ class PaperBotMixin:
             self.digests = DigestService(self)
             self.readers = ReaderService(self)
             self.ingestor.on_new_papers(self.readers.match_new_papers)
-            if self.settings.readers.dm_hour_utc is not None:
-                self.scheduler.add_job(
-                    self.run_job, CronTrigger(hour=self.settings.readers.dm_hour_utc, timezone=UTC),
-                    args=["daily-dms", self.readers.deliver_all], id="daily-dms",
-                )
+            # Each hour: the DMs due now (readers' own hours and zones, or dm_hour_utc).
+            self.scheduler.add_job(
+                self.run_job, CronTrigger(minute=0, timezone=UTC),
+                args=["daily-dms", lambda: self.readers.deliver_all(trigger="hourly")], id="daily-dms",
+            )
         bot.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         # Persistent buttons on any message the bot ever posted, across restarts.
         bot.add_dynamic_items(SaveButton, MoreButton)

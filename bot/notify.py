@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.community import dmtime
 from bot.community.alerts import describe_update
 from bot.digest.model import Button
 from bot.errors import CANNOT_DM, discord_code
@@ -189,13 +190,21 @@ class ReaderService:
     async def after_ingest(self) -> None:
         """After a poll round: queue bookmark updates; deliver now unless DMs have a set hour."""
         await self.store.queue_bookmark_updates(now=self.bot.clock())
-        if self.settings.readers.dm_hour_utc is None:
-            await self.deliver_all()
+        await self.deliver_all(trigger=dmtime.INGEST)  # those whose DM goes out after ingestion
 
-    async def deliver_all(self) -> dict[str, int]:
+    async def deliver_all(self, *, trigger: str | None = None) -> dict[str, int]:
+        """Deliver every due DM. `trigger` (ingest | hourly) picks those due then, by each reader's
+        own hour and time zone (/subscriptions settings); None: everyone not switched off."""
         async with self._deliver_lock:
             counts = {"sent": 0, "closed": 0, "skipped": 0}
-            for user_id in await self.store.users_with_queued_dms():
+            users = await self.store.users_with_queued_dms()
+            chosen = await self.store.dm_settings_of(users)
+            now = self.bot.clock()
+            default = self.settings.readers.dm_hour_utc
+            users = [u for u in users if (not chosen[u].off if u in chosen else True) and (
+                trigger is None or dmtime.is_due(chosen.get(u), now, trigger=trigger,
+                                                 default_hour_utc=default))]
+            for user_id in users:
                 outcome = await self.deliver(user_id)
                 counts[outcome] = counts.get(outcome, 0) + 1
             return counts

@@ -7,6 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import PaperBot
+from bot.community.dmsettings import dm_settings_answer, zone_choices
 from bot.errors import UserFacingError, require_manage_server
 from bot.present import escape_markdown, trim
 from bot.search import parse_query
@@ -130,9 +131,11 @@ class Subscriptions(commands.Cog):
         return [app_commands.Choice(name=f"{code} — {name}"[:100], value=code)
                 for code, name in suggest(current)]
 
-    @app_commands.command(name="subscriptions", description="What you follow (topics, searches, "
-                                                            "categories, authors)")
-    async def subscriptions(self, interaction: discord.Interaction) -> None:
+    subscriptions = app_commands.Group(name="subscriptions",
+                                       description="What you follow, and when your daily DM comes")
+
+    @subscriptions.command(name="list", description="What you follow (topics, searches, categories, authors)")
+    async def list_subscriptions(self, interaction: discord.Interaction) -> None:
         subs = await self.bot.store.list_subscriptions(interaction.user.id)
         if not subs:
             await interaction.response.send_message(
@@ -141,10 +144,28 @@ class Subscriptions(commands.Cog):
         lines = [f"• {_subscription_text(s)}" for s in subs]
         await interaction.response.send_message("You follow:\n" + "\n".join(lines)[:1900], ephemeral=True)
 
+    @subscriptions.command(name="settings",
+                           description="When your daily DM comes: your hour and time zone, or off")
+    @app_commands.describe(hour="Hour of the day (0-23) in your time zone", timezone="e.g. Europe/Berlin",
+                           off="True: no daily DM at all; False: DMs again",
+                           default="True: back to the server's default time")
+    async def settings(self, interaction: discord.Interaction,
+                       hour: app_commands.Range[int, 0, 23] | None = None, timezone: str | None = None,
+                       off: bool | None = None, default: bool = False) -> None:
+        text = await dm_settings_answer(self.bot, interaction.user.id, hour=hour, timezone=timezone, off=off,
+                                        reset=default)
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @settings.autocomplete("timezone")
+    async def settings_timezone(self, interaction: discord.Interaction,
+                                current: str) -> list[app_commands.Choice[str]]:
+        return zone_choices(current)
+
     @app_commands.command(name="unsubscribe", description="Stop following something")
     async def unsubscribe(self, interaction: discord.Interaction, subscription: int) -> None:
         removed = await self.bot.store.remove_subscription(interaction.user.id, subscription)
-        text = "Unsubscribed." if removed else "That is not one of your subscriptions (see `/subscriptions`)."
+        text = ("Unsubscribed." if removed
+                else "That is not one of your subscriptions (see `/subscriptions list`).")
         await interaction.response.send_message(text, ephemeral=True)
 
     @unsubscribe.autocomplete("subscription")

@@ -215,7 +215,8 @@ async def test_a_new_ingestion_sends_exactly_one_dm_with_the_matches(world: Worl
         assert "Subscribed" in subscribed.all_text()
         await world.fake.invoke(world.member, world.guild, world.channel, "subscribe",
                                 options={"category": "cs.cl"})
-        listing = await world.fake.invoke(world.member, world.guild, world.channel, "subscriptions")
+        listing = await world.fake.invoke(world.member, world.guild, world.channel, "subscriptions",
+                                          subcommand="list")
         assert "search `hallucination`" in listing.all_text()
         assert "category **cs.CL" in listing.all_text()
 

@@ -296,6 +296,10 @@ class CommunityStoreMixin:
                 (user_id, hour, timezone, int(off)),
             )
 
+    async def clear_dm_settings(self: Store, user_id: int) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM dm_settings WHERE user_id = ?", (user_id,))
+
     async def dm_settings_of(self: Store, user_ids: Sequence[int]) -> dict[int, DmSettings]:
         found: dict[int, DmSettings] = {}
         for start in range(0, len(user_ids), 500):
