@@ -450,3 +450,23 @@ async def test_a_feed_whose_items_all_lack_ids_fails_clearly(harness, feed_serve
     outcome = (await h.poll())["cs.CV"]
     assert outcome.status == "failed"
     assert "none of its 1 items has a usable id" in (outcome.error or "")
+
+
+async def test_a_subscription_to_a_category_hears_of_a_paper_hugging_face_showed_first(
+    world: World,
+) -> None:
+    """End to end through /subscribe and a DM: HF shows the paper on Monday (no category);
+    arXiv cross-lists it into cs.AI on Thursday; the cs.AI subscriber gets it then."""
+    world.serve_feed("/api/daily_papers", hf_body(_hf_overlapping_cl()), content_type="application/json")
+    world.serve_feed("/rss/cs.AI", arxiv_rss("cs.AI", date(2026, 8, 21), []))  # nothing yet
+    async with world.run_bot() as bot:
+        subscribed = await world.fake.invoke(world.member, world.guild, world.channel, "subscribe",
+                                             options={"category": "cs.ai"})
+        assert "Subscribed" in subscribed.all_text()
+        await bot.poll_feeds()
+        assert world.fake.dm_messages(world.member) == []  # HF gives no category to match
+        world.feeds.serve("/rss/cs.AI", _cross_into_ai())
+        await bot.poll_feeds(force=True)
+        [dm] = world.fake.dm_messages(world.member)
+        body = dm.embeds[0]["description"]
+        assert "2608.18082" in body and "2608.20001" in body
