@@ -245,6 +245,8 @@ def _print_paper(console: Console, number: int, entry: DigestEntry) -> None:
         tags.append("cross-list")
     if paper.hf_upvotes is not None:
         tags.append(f"▲ {paper.hf_upvotes}")
+    if paper.hf_comments:
+        tags.append(f"💬 {paper.hf_comments}")
     console.print(f"\n[bold]{number}. {heading}[/]" + (f"  [magenta]{' · '.join(tags)}[/]" if tags else ""))
     console.print(f"   [cyan]{escape(short_authors(paper.authors))}[/]")
     summary = paper.hf_ai_summary or paper.abstract
@@ -253,7 +255,11 @@ def _print_paper(console: Console, number: int, entry: DigestEntry) -> None:
     meta = [", ".join(paper.categories[:4])] if paper.categories else []
     meta.append(link)
     if paper.code_url:
-        meta.append(f"code: {paper.code_url}")
+        meta.append(f"code: {paper.code_url}" + (f" ★ {paper.github_stars}" if paper.github_stars else ""))
+    if paper.project_url:
+        meta.append(f"project: {paper.project_url}")
+    if paper.hf_thumbnail:
+        meta.append(f"image: {paper.hf_thumbnail}")
     console.print("   [dim]" + escape(" · ".join(m for m in meta if m)) + "[/]", highlight=False)
 
 

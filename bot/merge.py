@@ -31,6 +31,7 @@ HF_FIELDS = (
     "hf_comments",
     "hf_url",
     "project_url",
+    "hf_thumbnail",
 )
 
 
@@ -64,6 +65,7 @@ class StoredPaper:
     github_stars: int | None = None
     hf_comments: int | None = None
     hf_date: date | None = None
+    hf_thumbnail: str | None = None
     arxiv_announced: date | None = None  # earliest new/cross arXiv listing
     other_announced: date | None = None  # earliest date any other record gave
     id: int | None = None

@@ -72,6 +72,7 @@ class PaperRecord:
     github_stars: int | None = None
     hf_comments: int | None = None
     hf_date: date | None = None  # the day it was featured on Daily Papers
+    hf_thumbnail: str | None = None  # the paper's image on Daily Papers
 
 
 @dataclass(slots=True)

@@ -42,6 +42,8 @@ BUTTON_LABEL = 80
 THREAD_NAME = 100
 
 SUMMARY_CHARS = 700  # a card, not the whole abstract: keeps a thread of 25 papers readable
+BUTTON_URL = 512  # Discord's limit on a link button's URL
+LINK_URL_MAX = 800  # longer URLs are shown, not linked, so a field stays under 1,024
 OVERVIEW_TITLES = 10
 
 COLOUR_NEW = 0x5865F2
@@ -96,6 +98,7 @@ def limit_problems(content: str | None, embeds: Sequence[dict[str, Any]],
     if len(buttons) > 25:
         problems.append("more than 25 buttons")
     problems += [f"button label {b.label!r}" for b in buttons if text_length(b.label) > BUTTON_LABEL]
+    problems += [f"button URL of {len(b.url)}" for b in buttons if b.url and len(b.url) > BUTTON_URL]
     return problems
 
 
@@ -127,11 +130,17 @@ def paper_embed(
         cross = " (cross-list)" if announce_type == AnnounceType.CROSS else ""
         fields.append({"name": "Categories", "value": " · ".join(shown) + cross, "inline": True})
     if paper.hf_upvotes is not None:
-        fields.append({"name": "Hugging Face", "value": f"▲ {paper.hf_upvotes} upvotes", "inline": True})
+        comments = f" · 💬 {paper.hf_comments}" if paper.hf_comments else ""
+        fields.append({"name": "Hugging Face", "value": f"▲ {paper.hf_upvotes} upvotes{comments}",
+                       "inline": True})
     if paper.code_url:
         stars = f" ★ {paper.github_stars}" if paper.github_stars else ""
         label = trim(paper.code_url.removeprefix("https://").removeprefix("github.com/"), 80)
-        fields.append({"name": "Code", "value": md_link(label, paper.code_url) + stars, "inline": True})
+        fields.append({"name": "Code", "value": _short_link(label, paper.code_url) + stars, "inline": True})
+    if paper.project_url:
+        label = trim(paper.project_url.removeprefix("https://").removeprefix("http://").rstrip("/"), 80)
+        fields.append({"name": "Project page", "value": _short_link(label, paper.project_url),
+                       "inline": True})
     if paper.journal_ref or paper.doi:
         published = escape_markdown(trim(paper.journal_ref or f"doi:{paper.doi}", 300))
         fields.append({"name": "Published", "value": published, "inline": False})
@@ -145,9 +154,16 @@ def paper_embed(
     }
     if link:
         embed["url"] = link
+    if paper.hf_thumbnail:  # Daily Papers' image, beside the text
+        embed["thumbnail"] = {"url": paper.hf_thumbnail}
     if footer:
         embed["footer"] = {"text": trim(footer, FOOTER)}
     return embed
+
+
+def _short_link(label: str, url: str) -> str:
+    """A linked label; a URL too long for a field (Discord: 1,024 per value) is shown as text."""
+    return md_link(label, url) if len(url) <= LINK_URL_MAX else escape_markdown(label)
 
 
 def paper_buttons(paper: StoredPaper) -> list[Button]:
@@ -159,7 +175,7 @@ def paper_buttons(paper: StoredPaper) -> list[Button]:
         buttons.append(Button("Hugging Face", url=paper.hf_url, emoji="🤗"))
     if paper.code_url:
         buttons.append(Button("Code", url=paper.code_url, emoji="💻"))
-    return buttons
+    return [b for b in buttons if not b.url or len(b.url) <= BUTTON_URL]  # Discord refuses longer
 
 
 def _counts_line(entries: Sequence[DigestEntry]) -> str:

@@ -136,8 +136,16 @@ def _record(item: _Item, day: date | None) -> PaperRecord | None:
         github_stars=item.integer("githubStars"),
         hf_comments=item.integer("numComments"),
         hf_date=day,
+        hf_thumbnail=_thumbnail(item.top.get("thumbnail")),
     )
     return record
+
+
+def _thumbnail(value: object) -> str | None:
+    """Daily Papers' image for the paper: an https URL, or nothing (never a relative path)."""
+    if isinstance(value, str) and value.startswith("https://") and len(value) <= 2000:
+        return value
+    return None
 
 
 def parse_hf_daily(body: bytes, url: str | None = None) -> ParsedFeed:

@@ -18,7 +18,7 @@ PAPER_COLUMNS = (
     "core_source", "announced", "submitted", "updated", "abs_url", "pdf_url", "hf_url",
     "code_url", "project_url", "doi", "journal_ref", "comment", "hf_upvotes", "hf_ai_summary",
     "hf_ai_keywords", "github_repo", "github_stars", "hf_comments", "hf_date", "first_seen",
-    "last_changed", "arxiv_announced", "other_announced",
+    "last_changed", "arxiv_announced", "other_announced", "hf_thumbnail",
 )
 SELECT_PAPER = "SELECT " + ", ".join(f"p.{c}" for c in PAPER_COLUMNS) + " FROM papers p"
 WRITE_COLUMNS = tuple(c for c in PAPER_COLUMNS if c not in ("id", "first_seen"))
@@ -62,6 +62,7 @@ def paper_from_row(row: Sequence[Any]) -> StoredPaper:
         last_changed=from_db(data["last_changed"]),
         arxiv_announced=date_from_db(data["arxiv_announced"]),
         other_announced=date_from_db(data["other_announced"]),
+        hf_thumbnail=data.get("hf_thumbnail"),
     )
 
 
@@ -97,6 +98,7 @@ def paper_values(paper: StoredPaper, now: datetime) -> dict[str, Any]:
         "last_changed": to_db(now),
         "arxiv_announced": date_to_db(paper.arxiv_announced),
         "other_announced": date_to_db(paper.other_announced),
+        "hf_thumbnail": paper.hf_thumbnail,
         "primary_category": paper.primary_category,
     }
 
