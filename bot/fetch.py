@@ -75,10 +75,13 @@ def host_matches(host: str, patterns: Iterable[str]) -> bool:
 
 
 class PoliteLimiter:
-    """At most one request at a time to a group of hosts, starts at least `interval` apart.
+    """At most one request at a time to a group of hosts, each starting at least `interval`
+    after the previous one ended.
 
-    One instance serves the whole process (feeds, backfill and look-ups alike),
-    which is what arXiv's terms ask of a deployment.
+    Counting from the end (not the start) keeps the gap the server sees at or above
+    the interval even when a request was slow to leave or to answer. One instance
+    serves the whole process (feeds, backfill and look-ups alike), which is what
+    arXiv's terms ask of a deployment.
     """
 
     def __init__(
@@ -88,7 +91,7 @@ class PoliteLimiter:
         self.interval = interval
         self._monotonic = monotonic
         self._lock = asyncio.Lock()
-        self._last_start: float | None = None
+        self._last_end: float | None = None
 
     def applies_to(self, url: str) -> bool:
         host = urlsplit(url).hostname or ""
@@ -97,12 +100,14 @@ class PoliteLimiter:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         async with self._lock:
-            if self._last_start is not None:
-                wait = self._last_start + self.interval - self._monotonic()
+            if self._last_end is not None:
+                wait = self._last_end + self.interval - self._monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-            self._last_start = self._monotonic()
-            yield
+            try:
+                yield
+            finally:
+                self._last_end = self._monotonic()
 
 
 def _parse_retry_after(value: str | None, now: datetime) -> float | None:
