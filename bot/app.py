@@ -35,6 +35,7 @@ from bot.digest.service import DigestService
 from bot.errors import explain_for_user
 from bot.fetch import Fetcher
 from bot.ingest import Ingestor
+from bot.meaning import MeaningService, build_service
 from bot.notify import ReaderService
 from bot.pacer import RequestPacer
 from bot.search.service import CATCH_UP_INTERVAL_SECONDS
@@ -82,6 +83,7 @@ class PaperBotMixin:
     scheduler: AsyncIOScheduler
     digests: DigestService
     readers: ReaderService
+    meaning: MeaningService
     pacer: RequestPacer
     clock: Clock
     started_at: datetime
@@ -134,6 +136,9 @@ class PaperBotMixin:
             self.digests = DigestService(self)
             self.readers = ReaderService(self)
             self.ingestor.on_new_papers(self.readers.match_new_papers)
+            # Search by meaning: the model loads (and the backlog is embedded) in the background.
+            self.meaning = build_service(self.settings, self.store)
+            self.spawn(self.start_meaning(), name="meaning-start")
             # Each hour: the DMs due now (readers' own hours and zones, or dm_hour_utc).
             self.scheduler.add_job(
                 self.run_job, CronTrigger(minute=0, timezone=UTC),
@@ -191,8 +196,21 @@ class PaperBotMixin:
         except Exception:
             log.exception("scheduled job %s failed", name)
 
+    async def start_meaning(self) -> None:
+        await self.meaning.start()
+        await self.embed_new_papers()
+
+    async def embed_new_papers(self) -> None:
+        """Vectors for what was just ingested (worker threads), before DMs that recommend from them."""
+        if self.meaning.ready:
+            try:
+                await self.meaning.embed_pending()
+            except Exception:
+                log.exception("embedding new papers failed; they are retried after the next poll")
+
     async def poll_feeds(self, *, force: bool = False) -> None:
         outcomes = await self.ingestor.poll_all(force=force)
+        await self.embed_new_papers()
         await self.readers.after_ingest()
         failed = [o for o in outcomes if o.status == "failed"]
         if failed:

@@ -30,6 +30,7 @@ from bot.config import (
 from bot.digest.select import DigestEntry, rank_entries
 from bot.fetch import Fetcher
 from bot.ingest import FeedOutcome, Ingestor, empty_feed_text
+from bot.meaning import cli as meaning_cli
 from bot.models import FeedKind
 from bot.present import short_authors, trim
 from bot.search import parse_query
@@ -449,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--days", type=_positive, required=True, metavar="N")
 
     sub.add_parser("reindex", help="rebuild the search index from the database (progress bar)")
+    meaning_cli.add_parsers(sub)  # embed, similar
+
     sub.add_parser("check-config", help="validate and print the effective settings")
     sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")
     sync = sub.add_parser("sync", help="register slash commands with Discord")
@@ -493,6 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "search": cmd_search,
             "backfill": cmd_backfill,
             "reindex": cmd_reindex,
+            "embed": meaning_cli.cmd_embed,
+            "similar": meaning_cli.cmd_similar,
         }[args.command]
         return asyncio.run(handler(settings, args, console))
     except MigrationError as error:

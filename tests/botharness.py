@@ -27,6 +27,8 @@ def bot_settings(fake: FakeDiscord, tmp_path: Path, *, feeds: list[dict[str, Any
             "gateway_url": fake.gateway_url,
             "guild_ready_timeout": 0.1,
         },
+        # Search by meaning loads a model: off unless a test turns it on (tests/meaning_support.py).
+        "meaning": {"enabled": False},
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)

@@ -29,6 +29,7 @@ from bot.search.service import IndexRow, SearchHit, SearchService
 from bot.store.community import CommunityStoreMixin
 from bot.store.dialect import is_postgres_url
 from bot.store.digests import DigestStoreMixin
+from bot.store.meaning import MeaningStoreMixin
 from bot.store.migrate import migrate
 from bot.store.pg import PgConnection, load_identity_tables, migrate_postgres
 from bot.store.readers import ReaderStoreMixin
@@ -119,7 +120,7 @@ class BatchResult:
     new_paper_ids: list[int] = field(default_factory=list)
 
 
-class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin):
+class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin, MeaningStoreMixin):
     """paperbot's repository. Open once, share everywhere, close at shutdown."""
 
     def __init__(

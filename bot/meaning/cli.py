@@ -1,0 +1,78 @@
+"""`paperbot embed` and `paperbot similar`: the meaning service from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from rich.console import Console
+from rich.markup import escape
+
+from bot.config import Settings
+from bot.meaning import MeaningService, build_service
+from bot.sources.ids import parse_arxiv_id
+from bot.store import Store
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    embed = sub.add_parser("embed", help="compute the vectors search by meaning needs (resumable)")
+    embed.add_argument("--rebuild-index", action="store_true",
+                       help="also rebuild the vector index from the stored vectors")
+    similar = sub.add_parser("similar", help="papers closest in meaning to one paper")
+    similar.add_argument("paper", help="arXiv id or URL")
+    similar.add_argument("--limit", type=int, default=5, metavar="N")
+
+
+async def _open(settings: Settings) -> tuple[Store, MeaningService]:
+    store = Store(settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms)
+    await store.open()
+    service = await build_service(settings, store).start()
+    return store, service
+
+
+async def cmd_embed(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    store, service = await _open(settings)
+    try:
+        if not service.ready:
+            console.print(f"[red]{escape(service.problem or 'unavailable')}[/]")
+            return 1
+        if args.rebuild_index:
+            await service.rebuild_index()
+        started = time.perf_counter()
+        with Progress(TextColumn("[bold]embed"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            task = progress.add_task("embed", total=None)
+            count = await service.embed_pending(lambda done, total: progress.update(task, completed=done,
+                                                                                     total=total))
+        elapsed = time.perf_counter() - started
+        rate = f" ({count / elapsed:.0f} papers/s)" if count and elapsed > 0 else ""
+        assert service.index is not None
+        console.print(f"{count:,} papers embedded{rate}; {len(service.index):,} in the vector index "
+                      f"(model {service.model_id}).")
+        return 0
+    finally:
+        await store.close()
+
+
+async def cmd_similar(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    parsed = parse_arxiv_id(args.paper)
+    key = parsed[0] if parsed else None
+    store, service = await _open(settings)
+    try:
+        if not service.ready:
+            console.print(f"[red]{escape(service.problem or 'unavailable')}[/]")
+            return 1
+        paper = await store.get_paper(key or args.paper.strip())
+        if paper is None:
+            console.print(f"No stored paper {escape(args.paper)}.")
+            return 2
+        await service.embed_pending()
+        console.print(f"Closest to [bold]{escape(paper.title)}[/] ({paper.key}):")
+        for number, rel in enumerate(await service.similar(paper, args.limit), 1):
+            console.print(f"{number:>2}. [bold]{escape(rel.paper.title)}[/] ({rel.paper.key}) "
+                          f"{rel.similarity:.2f}\n    {escape(rel.why.replace('*', ''))}")
+        return 0
+    finally:
+        await store.close()

@@ -1,0 +1,303 @@
+"""Search by meaning as a service: embed what the store holds, find near papers, recommend.
+
+The narrow interface the rest of paperbot sees:
+- `embed_pending()`: vectors for every paper that lacks one for the current model (after each
+  ingestion round, and `paperbot embed`), in worker threads, saved in the store.
+- `nearest_to_text()`, `similar()`, `recommend()`: ids and scores from the vector index.
+
+It takes the few store methods it uses (`MeaningSource`), a model loader and a folder for the
+index; never the bot. Nothing here blocks the event loop: the model and the index run in worker
+threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from bot.meaning.explain import rarity_table, shared_terms, why_line
+from bot.meaning.index import Neighbour, VectorIndex
+from bot.meaning.model import Embedder, ModelUnavailable, paper_text
+from bot.merge import StoredPaper
+from bot.store.meaning import NewVector, PendingPaper
+
+log = logging.getLogger(__name__)
+
+EMBED_CHUNK = 256  # papers read, embedded and saved per step
+CATCH_UP_CHUNK = 5_000
+
+
+class MeaningSource(Protocol):
+    """What the service reads from and writes to the store."""
+
+    async def papers_needing_vectors(self, model: str, *, after_id: int,
+                                     limit: int) -> list[PendingPaper]: ...
+    async def count_papers_needing_vectors(self, model: str) -> int: ...
+    async def save_vectors(self, model: str, vectors: Sequence[NewVector]) -> None: ...
+    async def touch_vectors(self, model: str, changed: Sequence[tuple[int, str]]) -> None: ...
+    async def vectors_after(self, model: str, after_row: int, limit: int) -> list[tuple[int, int, bytes]]: ...
+    async def vector_models(self) -> dict[str, int]: ...
+    async def delete_vectors_except(self, model: str) -> int: ...
+    async def papers_by_ids(self, ids: Sequence[int]) -> list[StoredPaper]: ...
+    async def recent_paper_ids(self, *, days: int, limit: int) -> list[int]: ...
+    async def bookmarked_paper_ids(self, user_id: int, *, limit: int) -> list[int]: ...
+
+
+def text_hash(title: str, abstract: str) -> str:
+    return hashlib.blake2b(paper_text(title, abstract).encode(), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """A paper close to another one, and why in one line."""
+
+    paper: StoredPaper
+    similarity: float
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    paper: StoredPaper
+    score: float
+    because: StoredPaper  # the reader's bookmark it is closest to
+    why: str
+
+
+class MeaningUnavailable(RuntimeError):
+    """Search by meaning cannot answer (disabled, or the model could not be loaded); says why."""
+
+
+class MeaningService:
+    def __init__(self, source: MeaningSource, loader: Callable[[], Embedder] | None, index_dir: Path | None):
+        """loader: opens the model (blocking); None when search by meaning is turned off."""
+        self.source = source
+        self._loader = loader
+        self._index_dir = index_dir
+        self.embedder: Embedder | None = None
+        self.index: VectorIndex | None = None
+        self.problem: str | None = None
+        self._lock = asyncio.Lock()  # one embedding round / catch-up at a time
+        self._started: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> MeaningService:
+        """Load the model (fetching it once if needed) and the index. Never raises: a problem is
+        kept in `problem` and every query then says it."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._started)
+        return self
+
+    async def _start(self) -> None:
+        if self._loader is None:
+            self.problem = "search by meaning is turned off here ([meaning] enabled = false)"
+            return
+        try:
+            self.embedder = await asyncio.to_thread(self._loader)
+        except (ModelUnavailable, OSError, ValueError) as exc:
+            self.problem = f"search by meaning is unavailable: {exc}"
+            log.error("%s", self.problem)
+            return
+        except Exception as exc:  # onnxruntime's own errors
+            self.problem = f"search by meaning is unavailable: the model could not be loaded ({exc})"
+            log.exception("%s", self.problem)
+            return
+        self.index = await asyncio.to_thread(
+            VectorIndex(self._index_dir, self.embedder.model_id, self.embedder.dim).open)
+        await self.catch_up()
+
+    @property
+    def ready(self) -> bool:
+        return self.embedder is not None and self.index is not None
+
+    def _require(self) -> tuple[Embedder, VectorIndex]:
+        if self.embedder is None or self.index is None:
+            raise MeaningUnavailable(self.problem or "search by meaning is still starting; try again shortly")
+        return self.embedder, self.index
+
+    @property
+    def model_id(self) -> str | None:
+        return self.embedder.model_id if self.embedder else None
+
+    # ------------------------------------------------------------------ writing
+
+    async def pending(self) -> int:
+        embedder, _ = self._require()
+        return await self.source.count_papers_needing_vectors(embedder.model_id)
+
+    async def embed_pending(self, progress: Callable[[int, int], Any] | None = None,
+                            *, limit: int | None = None) -> int:
+        """Embed every paper without a current vector; return how many were embedded.
+
+        Resumable: what was saved stays saved, and the next call starts with what is left.
+        """
+        embedder, _ = self._require()
+        model = embedder.model_id
+        async with self._lock:
+            total = await self.source.count_papers_needing_vectors(model) if progress else 0
+            done = embedded = 0
+            after = 0
+            started = time.perf_counter()
+            while limit is None or embedded < limit:
+                batch = await self.source.papers_needing_vectors(model, after_id=after, limit=EMBED_CHUNK)
+                if not batch:
+                    break
+                after = batch[-1].id
+                fresh, same = [], []
+                for p in batch:
+                    digest = text_hash(p.title, p.abstract)
+                    (same if digest == p.text_hash else fresh).append((p, digest))
+                if same:
+                    await self.source.touch_vectors(model, [(p.id, p.last_changed) for p, _ in same])
+                if fresh:
+                    texts = [paper_text(p.title, p.abstract) for p, _ in fresh]
+                    vectors = await asyncio.to_thread(embedder.embed, texts)
+                    await self.source.save_vectors(model, [
+                        NewVector(p.id, vec.astype("<f4").tobytes(), digest, p.last_changed)
+                        for (p, digest), vec in zip(fresh, vectors, strict=True)
+                    ])
+                    embedded += len(fresh)
+                done += len(batch)
+                if progress:
+                    progress(done, total)
+            if embedded:
+                elapsed = time.perf_counter() - started
+                log.info("embedded %d papers in %.1f s (%.0f/s)", embedded, elapsed, embedded / elapsed)
+            await self._catch_up_locked()
+            await self._drop_other_models(model)
+            return embedded
+
+    async def _drop_other_models(self, model: str) -> None:
+        """A model change: once the new model covers every paper, the old vectors go."""
+        models = await self.source.vector_models()
+        if any(m != model for m in models) and await self.source.count_papers_needing_vectors(model) == 0:
+            dropped = await self.source.delete_vectors_except(model)
+            log.info("dropped %d vectors of earlier embedding models", dropped)
+
+    async def catch_up(self) -> int:
+        """Bring the index up to the store (vectors written by this or another process)."""
+        async with self._lock:
+            return await self._catch_up_locked()
+
+    async def _catch_up_locked(self) -> int:
+        embedder, index = self._require()
+        added = 0
+        while rows := await self.source.vectors_after(embedder.model_id, index.watermark, CATCH_UP_CHUNK):
+            await asyncio.to_thread(index.add, rows)
+            added += len(rows)
+        if index.needs_compaction():
+            await asyncio.to_thread(index.compact)
+        return added
+
+    async def rebuild_index(self) -> int:
+        """Forget the index and read every vector again from the store."""
+        _, index = self._require()
+        async with self._lock:
+            await asyncio.to_thread(index.clear)
+            return await self._catch_up_locked()
+
+    # ------------------------------------------------------------------ reading
+
+    async def query_vector(self, text: str) -> np.ndarray:
+        embedder, _ = self._require()
+        return await asyncio.to_thread(embedder.embed_one, text)
+
+    async def nearest_to_text(self, text: str, k: int, *, exclude: frozenset[int] = frozenset()
+                              ) -> tuple[np.ndarray, list[Neighbour]]:
+        """The query's vector and the k papers nearest to it."""
+        _, index = self._require()
+        vec = await self.query_vector(text)
+        return vec, await asyncio.to_thread(index.search, vec, k, exclude=exclude)
+
+    async def similarities(self, vec: np.ndarray, paper_ids: list[int]) -> dict[int, float]:
+        _, index = self._require()
+        return await asyncio.to_thread(index.similarities, vec, paper_ids)
+
+    async def similar(self, paper: StoredPaper, k: int = 5) -> list[Related]:
+        """The k papers closest to one paper, each with why."""
+        embedder, index = self._require()
+        assert paper.id is not None
+        vec = await asyncio.to_thread(index.vector, paper.id)
+        if vec is None:  # not embedded yet (a paper just looked up): embed it now
+            vec = await asyncio.to_thread(embedder.embed_one, paper_text(paper.title, paper.abstract))
+        found = await asyncio.to_thread(index.search, vec, k + 8, exclude=frozenset({paper.id}))
+        papers = {p.id: p for p in await self.source.papers_by_ids([n.paper_id for n in found])}
+        # Versions of the same work under another id look identical: skip same-title duplicates.
+        out: list[Related] = []
+        title = paper.title.casefold().strip()
+        neighbours = [(n, papers[n.paper_id]) for n in found if n.paper_id in papers]
+        rarity = rarity_table([p.title + " " + p.abstract for _, p in neighbours]
+                              + [paper.title + " " + paper.abstract])
+        for n, other in neighbours:
+            if other.title.casefold().strip() == title:
+                continue
+            shared = shared_terms(paper.title, paper.abstract, other.title, other.abstract, rarity=rarity)
+            out.append(Related(other, n.similarity, why_line(shared, paper.categories, other.categories)))
+            if len(out) >= k:
+                break
+        return out
+
+    async def recommend(self, user_id: int, *, days: int, k: int = 5, max_bookmarks: int = 500,
+                        candidates: int = 5_000) -> list[Recommendation]:
+        """The newest papers most like what the reader saved, each with the bookmark it is closest to.
+
+        A paper's score is its similarity to the nearest bookmark plus a share of its similarity to
+        the centroid of all of them: one strong match counts most, a reader's broad interest too.
+        """
+        _, index = self._require()
+        saved = await self.source.bookmarked_paper_ids(user_id, limit=max_bookmarks)
+        if not saved:
+            return []
+        recent = await self.source.recent_paper_ids(days=days, limit=candidates)
+        pool = [pid for pid in recent if pid not in set(saved)]
+        ranked = await asyncio.to_thread(rank_for_reader, index, saved, pool)
+        top = ranked[: k * 3]
+        papers = {p.id: p for p in await self.source.papers_by_ids(
+            [pid for pid, _, _ in top] + [b for _, _, b in top])}
+        out: list[Recommendation] = []
+        seen_titles: set[str] = set()
+        for pid, score, because_id in top:
+            paper, because = papers.get(pid), papers.get(because_id)
+            if paper is None or because is None:
+                continue
+            title = paper.title.casefold().strip()
+            if title in seen_titles or title == because.title.casefold().strip():
+                continue
+            seen_titles.add(title)
+            shared = shared_terms(because.title, because.abstract, paper.title, paper.abstract)
+            out.append(Recommendation(paper, score, because, why_line(shared, because.categories,
+                                                                      paper.categories)))
+            if len(out) >= k:
+                break
+        return out
+
+
+CENTROID_WEIGHT = 0.5
+
+
+def rank_for_reader(index: VectorIndex, saved: Sequence[int], pool: Sequence[int]
+                    ) -> list[tuple[int, float, int]]:
+    """(paper id, score, closest bookmark id) for the pool, best first (blocking)."""
+    saved_vecs = [(pid, v) for pid in saved if (v := index.vector(pid)) is not None]
+    pool_vecs = [(pid, v) for pid in pool if (v := index.vector(pid)) is not None]
+    if not saved_vecs or not pool_vecs:
+        return []
+    s = np.vstack([v for _, v in saved_vecs])
+    p = np.vstack([v for _, v in pool_vecs])
+    sims = p @ s.T  # pool x saved
+    nearest = sims.argmax(axis=1)
+    centroid = s.mean(axis=0)
+    centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+    scores = sims.max(axis=1) + CENTROID_WEIGHT * (p @ centroid)
+    order = np.argsort(-scores)
+    return [(pool_vecs[i][0], float(scores[i]), saved_vecs[int(nearest[i])][0]) for i in order]
