@@ -41,7 +41,7 @@ from bot.pacer import RequestPacer
 from bot.search.service import CATCH_UP_INTERVAL_SECONDS
 from bot.store import MigrationError, Store
 from bot.timeutil import Clock, utcnow
-from bot.views import MoreButton, SaveButton
+from bot.views import MoreButton, SaveButton, SaveMenu, SimilarButton
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class PaperBotMixin:
             )
         bot.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         # Persistent buttons on any message the bot ever posted, across restarts.
-        bot.add_dynamic_items(SaveButton, MoreButton)
+        bot.add_dynamic_items(SaveButton, MoreButton, SimilarButton, SaveMenu)
         for extension in self.extensions_to_load:
             await bot.load_extension(extension)
         log.info("loaded %d extensions: %s", len(self.extensions_to_load),

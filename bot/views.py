@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from bot.app import PaperBot
 
 SAVE_PREFIX = "pb:save:"
+SIMILAR_PREFIX = "pb:similar:"
+SAVE_MENU_ID = "pb:savemenu"
 _MORE = re.compile(r"pb:more:(?P<run>\d+):(?P<offset>\d+)")
 
 
@@ -105,6 +107,59 @@ class MoreButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:more:(
             await interaction.response.edit_message(embed=embed, view=view)
 
 
+class SaveMenu(discord.ui.DynamicItem[discord.ui.Select], template=r"pb:savemenu(?::(?P<tag>\w{1,40}))?"):
+    """🔖 Save menu under a list of papers (/similar, /recommend): the options' values are paper
+    keys, so it needs no state and works on any such message, however old."""
+
+    def __init__(self, options: Sequence[tuple[str, str, str]] = (), tag: str = ""):
+        select: discord.ui.Select = discord.ui.Select(
+            custom_id=f"{SAVE_MENU_ID}:{tag}" if tag else SAVE_MENU_ID,
+            placeholder="🔖 Save one to your bookmarks…", min_values=1, max_values=1,
+            options=[discord.SelectOption(label=label, value=value, description=description)
+                     for label, value, description in options] or [discord.SelectOption(label="-")],
+        )
+        super().__init__(select)
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Select,
+                             match: re.Match[str]) -> SaveMenu:
+        return cls(tag=match["tag"] or "")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        values = self.item.values
+        if not values:
+            await interaction.response.send_message("Pick a paper in the menu to save it.", ephemeral=True)
+            return
+        bot: PaperBot = interaction.client  # type: ignore[assignment]
+        text = await save_for_user(bot, interaction.user.id, values[0], source="menu",
+                                   guild_id=interaction.guild_id)
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+class SimilarButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:similar:(?P<key>\S{1,90})"):
+    """🧭 Similar: the papers closest in meaning to this one, privately, with a Save menu."""
+
+    def __init__(self, paper_key: str):
+        super().__init__(discord.ui.Button(label="Similar", custom_id=SIMILAR_PREFIX + paper_key, emoji="🧭",
+                                           style=discord.ButtonStyle.secondary))
+        self.paper_key = paper_key
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> SimilarButton:
+        return cls(match["key"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        from bot.meaning.answers import similar_answer
+
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        bot: PaperBot = interaction.client  # type: ignore[assignment]
+        text, embed, view = await similar_answer(bot, self.paper_key)
+        await interaction.followup.send(text or discord.utils.MISSING, embed=embed or discord.utils.MISSING,
+                                        view=view or discord.utils.MISSING, ephemeral=True)
+
+
 def build_view(buttons: Sequence[Button]) -> discord.ui.View | None:
     """A View from button specs: link buttons, and persistent ones the bot handles."""
     if not buttons:
@@ -115,6 +170,8 @@ def build_view(buttons: Sequence[Button]) -> discord.ui.View | None:
             view.add_item(discord.ui.Button(label=spec.label, url=spec.url, emoji=spec.emoji))
         elif spec.custom_id and spec.custom_id.startswith(SAVE_PREFIX):
             view.add_item(SaveButton(spec.custom_id.removeprefix(SAVE_PREFIX)))
+        elif spec.custom_id and spec.custom_id.startswith(SIMILAR_PREFIX):
+            view.add_item(SimilarButton(spec.custom_id.removeprefix(SIMILAR_PREFIX)))
         elif spec.custom_id and (more := _MORE.fullmatch(spec.custom_id)):
             view.add_item(MoreButton(int(more["run"]), int(more["offset"]), label=spec.label))
         else:

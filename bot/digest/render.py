@@ -167,8 +167,9 @@ def _short_link(label: str, url: str) -> str:
 
 
 def paper_buttons(paper: StoredPaper) -> list[Button]:
-    """🔖 Save (persistent), then links: PDF, Hugging Face page, code (the title links the abstract)."""
-    buttons = [Button("Save", custom_id=f"pb:save:{paper.key}", emoji="🔖")]
+    """🔖 Save and 🧭 Similar (persistent), then links: PDF, Hugging Face page, code."""
+    buttons = [Button("Save", custom_id=f"pb:save:{paper.key}", emoji="🔖"),
+               Button("Similar", custom_id=f"pb:similar:{paper.key}", emoji="🧭")]
     if paper.pdf_url:
         buttons.append(Button("PDF", url=paper.pdf_url, emoji="📄"))
     if paper.hf_url:

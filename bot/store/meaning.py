@@ -138,3 +138,13 @@ class MeaningStoreMixin:
         row = await self._fetchone(
             "SELECT dm_recommendations FROM reader_preferences WHERE user_id = ?", (user_id,))
         return bool(row and row[0])
+
+    async def papers_titled_like(self: Store, text: str, *, limit: int = 25) -> list[tuple[str, str]]:
+        """(key, title) of recent papers whose id or title contains the text: autocomplete."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self._fetchall(
+            "SELECT key, title FROM papers WHERE key LIKE ? ESCAPE '\\' OR title LIKE ? ESCAPE '\\'"
+            " ORDER BY id DESC LIMIT ?",
+            (pattern, pattern, limit),
+        )
+        return [(r[0], r[1]) for r in rows]
