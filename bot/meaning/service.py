@@ -120,6 +120,10 @@ class MeaningService:
     def ready(self) -> bool:
         return self.embedder is not None and self.index is not None
 
+    def check_ready(self) -> None:
+        """Raise MeaningUnavailable (saying why) unless the service can answer."""
+        self._require()
+
     def _require(self) -> tuple[Embedder, VectorIndex]:
         if self.embedder is None or self.index is None:
             raise MeaningUnavailable(self.problem or "search by meaning is still starting; try again shortly")
