@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config import parse_settings
 from bot.meaning import build_service
-from bot.meaning.hybrid import MODES, Filters, HybridRequest, ranked_search
+from bot.meaning.hybrid import MODES, hybrid_hits
 from bot.sources import parse_feed
 from bot.store import Store
 
@@ -63,7 +63,7 @@ async def build_store(store: Store) -> None:
 def paraphrases() -> list[tuple[str, str]]:
     rows = []
     for line in PARAPHRASES.read_text().splitlines():
-        if line.startswith("#") or line.startswith("key\t") or not line.strip():
+        if line.startswith(("#", "key\t")) or not line.strip():
             continue
         key, query = line.split("\t", 1)
         rows.append((query, key))
@@ -97,22 +97,16 @@ def reciprocal_rank(keys: list[str], answer: str, cutoff: int = 10) -> float:
 
 async def run_queries(store: Store, service, queries: list[tuple[str, str]], mode: str
                       ) -> tuple[float, list[float]]:
+    """The path /search and `paperbot search` take: parse, then hybrid_hits in the mode."""
     from bot.search import parse_query
 
     rr, times = [], []
     for text, answer in queries:
-        parsed = parse_query(text)
-        free = " ".join(" ".join(t.tokens) for g in parsed.groups for t in g)
-        author_only = not parsed.groups and parsed.filters.author is not None
-
-        async def words(limit: int, parsed=parsed) -> list:
-            return [h.paper for h in await store.search(parsed, limit=limit)]
-
-        request = HybridRequest(free or text, 10, Filters(), author_only=author_only)
         started = time.perf_counter()
-        ranked = await ranked_search(request, mode, words=words, meaning=service, load=store.papers_by_ids)
+        hits = await hybrid_hits(parse_query(text), limit=10, mode=mode, word_search=store.search,
+                                 meaning=service, load=store.papers_by_ids)
         times.append((time.perf_counter() - started) * 1000)
-        rr.append(reciprocal_rank([r.paper.key for r in ranked], answer))
+        rr.append(reciprocal_rank([h.paper.key for h in hits], answer))
     return statistics.mean(rr), times
 
 
@@ -129,6 +123,7 @@ async def main() -> None:
     async with Store(db) as store:
         if await store.count_papers() == 0:
             await build_store(store)
+        await store.search_service.catch_up()
         service = await build_service(settings, store).start()
         if not service.ready:
             raise SystemExit(service.problem)

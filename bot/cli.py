@@ -128,11 +128,14 @@ def _outcome_line(outcome: FeedOutcome) -> str:
 async def cmd_fetch(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     async with open_core(settings) as core:
         outcomes = await core.ingestor.poll_all(force=args.force, backoff=False)
+        embedded = await meaning_cli.embed_after_fetch(settings, core.store, console, quiet=args.json)
     if args.json:
         print(json.dumps([o.as_dict() for o in outcomes], indent=2))
     else:
         for outcome in outcomes:
             console.print(_outcome_line(outcome), highlight=False)
+        if embedded:
+            console.print(embedded)
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
 
 
@@ -276,7 +279,10 @@ async def cmd_search(settings: Settings, args: argparse.Namespace, console: Cons
         has_code=args.has_code,
     )
     async with open_core(settings) as core:
-        hits = await core.store.search(query, limit=args.limit)
+        hits, ranking, note = await meaning_cli.search_hits(settings, core.store, query, limit=args.limit,
+                                                            mode=args.mode)
+    if note:
+        Console(stderr=True, highlight=False).print(f"[yellow]note:[/] {escape(note)}")
     if args.json:
         print(json.dumps([
             {
@@ -306,6 +312,8 @@ async def cmd_search(settings: Settings, args: argparse.Namespace, console: Cons
         elif sum(len(g) for g in query.groups) > 2:
             console.print("Try fewer words, or a phrase in quotes.")
         return EXIT_OK
+    if ranking:
+        console.print(f"[dim]ranked by {ranking}[/]")
     for number, hit in enumerate(hits, 1):
         _print_paper(console, number, DigestEntry(hit.paper, None, number))
     return EXIT_OK
@@ -444,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--has-code", action="store_true")
     search.add_argument("--limit", type=_positive, default=10, metavar="N")
     search.add_argument("--json", action="store_true")
+    search.add_argument("--mode", choices=meaning_cli.MODES, default="hybrid",
+                        help="hybrid: by meaning and words (default); words; meaning")
 
     backfill = sub.add_parser("backfill", help="load past papers of a category from the arXiv API")
     backfill.add_argument("--category", required=True, metavar="CAT")

@@ -34,6 +34,8 @@ from bot.digest.model import BOOKMARK_EMOJI
 from bot.digest.render import paper_buttons, paper_embed
 from bot.errors import UserFacingError
 from bot.fetch import FetchError
+from bot.meaning import MeaningUnavailable
+from bot.meaning.hybrid import MODES, hybrid_hits, ranking_label
 from bot.merge import StoredPaper
 from bot.models import FeedFormatError, FeedKind, ParsedFeed
 from bot.present import escape_markdown, trim
@@ -82,6 +84,7 @@ class SearchSession:
     public: bool
     last_used: float = 0.0
     page: int = 0
+    ranking: str | None = None  # "meaning and words" when /search ranked by meaning (bot/meaning/)
 
 
 @dataclass
@@ -95,13 +98,13 @@ class SessionStore:
     _sessions: OrderedDict[str, SearchSession] = field(default_factory=OrderedDict)
 
     def add(self, *, user_id: int, user_name: str, heading: str, notes: Sequence[str],
-            rows: list[ResultRow], capped: bool, public: bool) -> SearchSession:
+            rows: list[ResultRow], capped: bool, public: bool, ranking: str | None = None) -> SearchSession:
         self._expire()
         session_id = secrets.token_hex(5)
         while session_id in self._sessions:
             session_id = secrets.token_hex(5)
         session = SearchSession(session_id, user_id, user_name, heading, tuple(notes), rows, capped, public,
-                                last_used=self.clock())
+                                last_used=self.clock(), ranking=ranking)
         self._sessions[session_id] = session
         while len(self._sessions) > self.max_size:
             self._sessions.popitem(last=False)
@@ -232,7 +235,8 @@ def render_page(session: SearchSession, page: int) -> tuple[discord.Embed, disco
     page = clamp_page(page, len(session.rows))
     session.page = page
     embed = results_embed(session.rows, page, heading=session.heading, notes=session.notes,
-                          capped=session.capped, searcher=session.user_name if session.public else None)
+                          capped=session.capped, searcher=session.user_name if session.public else None,
+                          ranking=session.ranking)
     view = discord.ui.View(timeout=None)
     view.add_item(SearchSaveSelect(session.id, page, save_options(session.rows, page)))
     pages = page_count(len(session.rows))
@@ -270,11 +274,13 @@ class Search(commands.Cog):
         since_days="Only papers announced in the last N days",
         has_code="Only papers with a code repository",
         public="Post the results in the channel for everyone (default: only you see them)",
+        mode="hybrid: by meaning and words (default) · words: your words only · meaning: by meaning only",
     )
+    @app_commands.choices(mode=[app_commands.Choice(name=m, value=m) for m in MODES])
     async def search(
         self, interaction: discord.Interaction, query: str, category: str | None = None,
         author: str | None = None, since_days: app_commands.Range[int, 1, 3650] | None = None,
-        has_code: bool = False, public: bool = False,
+        has_code: bool = False, public: bool = False, mode: str = "hybrid",
     ) -> None:
         # Always deferred privately: "nothing found" and mistakes stay between the bot and the
         # searcher; shared results are posted as a separate public message.
@@ -286,7 +292,14 @@ class Search(commands.Cog):
             await interaction.followup.send(EMPTY_QUERY + notes, ephemeral=True)
             return
         started = time.perf_counter()
-        hits = await self.bot.store.search(parsed, limit=MAX_RESULTS)
+        try:
+            hits = await hybrid_hits(parsed, limit=MAX_RESULTS, mode=mode,  # type: ignore[arg-type]
+                                     word_search=self.bot.store.search, meaning=self.bot.meaning,
+                                     load=self.bot.store.papers_by_ids)
+        except MeaningUnavailable as problem:
+            await interaction.followup.send(f"⚠️ {problem}. `mode: words` searches your words.",
+                                            ephemeral=True)
+            return
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("search %r: %d hits in %.1f ms", parsed.describe()[:80], len(hits), elapsed_ms)
         if not hits:
@@ -301,6 +314,7 @@ class Search(commands.Cog):
             user_id=interaction.user.id, user_name=interaction.user.display_name,
             heading=heading_for(parsed), notes=notes, rows=[result_row(h) for h in hits],
             capped=len(hits) >= MAX_RESULTS, public=public,
+            ranking=ranking_label(mode, parsed, self.bot.meaning),  # type: ignore[arg-type]
         )
         embed, view = render_page(session, 0)
         if not public:

@@ -47,8 +47,10 @@ async def run(args: list[str], cwd: Path, *, env: dict[str, str] | None = None) 
     return Result(process.returncode or 0, out.decode(), err.decode())
 
 
-def write_config(path: Path, feeds: list[str], extra: str = "") -> Path:
+def write_config(path: Path, feeds: list[str], extra: str = "", *, meaning: bool = False) -> Path:
     lines = ['[database]', 'path = "data/paperbot.db"', "", "[http]", 'contact = "cli-test@example.invalid"']
+    if not meaning:  # search by meaning loads a model: tests/test_meaning_cli.py turns it on
+        lines += ["", "[meaning]", "enabled = false"]
     for url in feeds:
         lines += ["", "[[feeds]]", f'url = "{url}"']
     path.write_text("\n".join(lines) + "\n" + extra)

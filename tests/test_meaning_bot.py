@@ -144,3 +144,41 @@ async def test_recommend_explains_each_paper_by_a_bookmark(meaningful: World) ->
                for b in becauses)
     assert await bot.store.wants_dm_recommendations(world.member.id)
     assert [o["value"] for o in menu(message)["options"]] == keys
+
+
+async def test_search_finds_a_described_paper_by_meaning_and_keeps_exact_titles_first(
+    meaningful: World
+) -> None:
+    world = meaningful
+
+    async def keys_for(query: str, **options: Any) -> tuple[list[str], str]:
+        answer = await world.fake.invoke(world.member, world.guild, world.channel, "search",
+                                         options={"query": query, **options})
+        assert answer.ephemeral and not answer.deadline_missed
+        assert_no_failure(answer)
+        message = answer_message(answer)
+        if not message.embeds:
+            return [], answer.all_text()
+        return [o["value"] for o in menu(message)["options"]], message.embeds[0]["description"]
+
+    # A description in other words than the paper's (LongNovel: hallucinations in long-novel summaries).
+    described = "do models make things up when summarising very long books"
+    hybrid, text = await keys_for(described)
+    assert LONGNOVEL in hybrid[:3], hybrid
+    assert "ranked by meaning and words" in text
+    meaning_only, text = await keys_for(described, mode="meaning")
+    assert LONGNOVEL in meaning_only[:3] and "ranked by meaning." in text
+    words_only, _ = await keys_for(described, mode="words")
+    assert LONGNOVEL not in words_only[:3]
+
+    # Known items stay exact: a title fragment, and an id, come first in hybrid mode too.
+    bot = world.bot
+    assert bot is not None
+    title = (await bot.store.get_paper(LONGNOVEL)).title
+    fragment = " ".join(title.split()[:4])
+    assert (await keys_for(fragment))[0][0] == LONGNOVEL
+    assert (await keys_for(f"arXiv:{LONGNOVEL} hallucination"))[0][0] == LONGNOVEL
+
+    # Filters apply to what meaning finds: nothing from cs.CL survives a math-only filter.
+    filtered, text = await keys_for(described, category="math")
+    assert filtered == [] and "No stored paper" in text

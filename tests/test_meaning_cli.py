@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -17,8 +18,10 @@ async def test_embed_fills_the_store_once_and_similar_answers(
     feed_server: FeedServer, tmp_path: Path, model_cache: Path
 ) -> None:
     url = feed_server.serve("/rss/cs.CL", fixture=CL)
-    config = write_config(tmp_path / "config.toml", [url], _meaning(model_cache))
-    assert (await run(["--config", str(config), "fetch"], tmp_path)).code == 0
+    # A store filled while search by meaning was off (or by an older paperbot).
+    plain = write_config(tmp_path / "plain.toml", [url])
+    assert (await run(["--config", str(plain), "fetch"], tmp_path)).code == 0
+    config = write_config(tmp_path / "config.toml", [url], _meaning(model_cache), meaning=True)
 
     first = await run(["--config", str(config), "embed"], tmp_path)
     assert first.code == 0, first.err
@@ -38,7 +41,25 @@ async def test_embed_fills_the_store_once_and_similar_answers(
 
 async def test_embed_without_the_model_says_what_to_do(tmp_path: Path) -> None:
     config = write_config(tmp_path / "config.toml", [],
-                          f'\n[meaning]\nmodel_dir = "{tmp_path / "nowhere"}"\n')
+                          f'\n[meaning]\nmodel_dir = "{tmp_path / "nowhere"}"\n', meaning=True)
     result = await run(["--config", str(config), "embed"], tmp_path)
     assert result.code == 1
     assert "model_dir" in result.out and "does not hold" in result.out
+
+
+async def test_search_modes_from_the_command_line(
+    feed_server: FeedServer, tmp_path: Path, model_cache: Path
+) -> None:
+    url = feed_server.serve("/rss/cs.CL", fixture=CL)
+    config = write_config(tmp_path / "config.toml", [url], _meaning(model_cache), meaning=True)
+    fetched = await run(["--config", str(config), "fetch"], tmp_path)
+    assert fetched.code == 0 and "141 papers embedded for search by meaning" in fetched.out, fetched.out
+    described = "do models make things up when summarising very long books"
+    hybrid = await run(["--config", str(config), "search", described, "--json", "--limit", "3"], tmp_path)
+    assert hybrid.code == 0, hybrid.err
+    assert "2608.18082" in [h["id"] for h in json.loads(hybrid.out)]
+    words = await run(["--config", str(config), "search", described, "--json", "--limit", "3",
+                       "--mode", "words"], tmp_path)
+    assert "2608.18082" not in [h["id"] for h in json.loads(words.out)]
+    shown = await run(["--config", str(config), "search", described, "--limit", "3"], tmp_path)
+    assert "ranked by meaning and words" in shown.out

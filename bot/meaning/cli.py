@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bot.config import Settings
-from bot.meaning import MeaningService, build_service
+from bot.meaning import MeaningService, MeaningUnavailable, build_service
 from bot.sources.ids import parse_arxiv_id
 from bot.store import Store
 
@@ -76,3 +76,42 @@ async def cmd_similar(settings: Settings, args: argparse.Namespace, console: Con
         return 0
     finally:
         await store.close()
+
+
+MODES = ("hybrid", "words", "meaning")
+
+
+async def embed_after_fetch(settings: Settings, store: Store, console: Console, *, quiet: bool) -> str | None:
+    """`paperbot fetch` embeds what it ingested, as the bot does after each poll."""
+    if not settings.meaning.enabled:
+        return None
+    service = await build_service(settings, store).start()
+    if not service.ready:
+        return f"search by meaning: {service.problem}"
+    if await service.pending() == 0:
+        return None
+    count = await service.embed_pending()
+    return None if quiet else f"{count:,} papers embedded for search by meaning."
+
+
+async def search_hits(settings: Settings, store: Store, query, *, limit: int, mode: str):
+    """(hits, ranking label, note) for `paperbot search`, the way /search ranks them."""
+    from bot.meaning.hybrid import hybrid_hits, meaning_text, ranking_label
+
+    service = None
+    note = None
+    if mode != "words" and meaning_text(query):
+        service = await build_service(settings, store).start()
+        if service.ready:
+            pending = await service.pending()
+            if pending:
+                note = (f"{pending:,} papers are not embedded yet; `paperbot embed` adds them to "
+                        "search by meaning")
+        elif mode == "hybrid":
+            note = f"{service.problem}; searching by words"
+    try:
+        hits = await hybrid_hits(query, limit=limit, mode=mode, word_search=store.search, meaning=service,
+                                 load=store.papers_by_ids)
+    except MeaningUnavailable as problem:
+        return [], None, str(problem)
+    return hits, ranking_label(mode, query, service), note

@@ -3,7 +3,7 @@
 Plain reciprocal-rank fusion with an any-word match lets weak partial word matches outvote the
 meaning ranking (MRR@10 0.32 on paraphrases, measured for issue 11). Here a paper's score is
 
-    cosine(query, paper) + COVERAGE_WEIGHT * covered + RANK_WEIGHT / (RANK_K + word rank)
+    cosine(query, paper) + COVERAGE_WEIGHT * covered ** 2 + RANK_WEIGHT / (RANK_K + word rank)
 
 where `covered` is the share of the query's content words the paper contains (title, authors,
 abstract), each word weighted by its rarity among the candidates (a paper holding the rare typed
@@ -29,8 +29,9 @@ from datetime import date
 from bot.meaning.explain import STOPWORDS
 from bot.merge import StoredPaper
 
-COVERAGE_WEIGHT = 0.2  # the bonus for a paper holding every query word (cosine is ~0.1-0.7 here)
-RANK_WEIGHT = 0.4  # the word engine's first place earns 0.4 / 5 = 0.08, its tenth 0.027
+COVERAGE_WEIGHT = 0.3  # the bonus for a paper holding every query word (cosine is ~0.1-0.7 here)
+COVERAGE_POWER = 2.0  # half the query's (weighted) words earn a quarter of the bonus
+RANK_WEIGHT = 0.2  # the word engine's first place earns 0.2 / 5 = 0.04, its tenth 0.013
 RANK_K = 5
 TITLE_FRAGMENT_MIN_WORDS = 2
 
@@ -122,7 +123,7 @@ def fuse(query: str, papers: Mapping[int, StoredPaper], similarity: Mapping[int,
         rank = order.get(pid)
         bonus = RANK_WEIGHT / (RANK_K + rank) if rank is not None else 0.0
         pinned = title_fragment(query, paper.title)
-        out.append(Fused(pid, sim + COVERAGE_WEIGHT * cov + bonus, sim, cov, pinned))
+        out.append(Fused(pid, sim + COVERAGE_WEIGHT * cov ** COVERAGE_POWER + bonus, sim, cov, pinned))
     out.sort(key=lambda f: (not f.pinned, order.get(f.paper_id, len(order)) if f.pinned else 0, -f.score))
     return out[:limit]
 

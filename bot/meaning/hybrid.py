@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from bot.meaning.fuse import fuse, passes_filters
+from bot.meaning.fuse import fuse, passes_filters, words
 from bot.meaning.service import MeaningService
 from bot.merge import StoredPaper
+from bot.search.query import SearchQuery
+from bot.search.service import SearchHit
 
 Mode = Literal["hybrid", "words", "meaning"]
 MODES: tuple[Mode, ...] = ("hybrid", "words", "meaning")
@@ -52,17 +54,17 @@ class HybridRequest:
 
 
 async def ranked_search(
-    request: HybridRequest, mode: Mode, *, words: Callable[[int], Awaitable[Sequence[StoredPaper]]],
+    request: HybridRequest, mode: Mode, *, words_fn: Callable[[int], Awaitable[Sequence[StoredPaper]]],
     meaning: MeaningService | None, load: Callable[[Sequence[int]], Awaitable[Sequence[StoredPaper]]],
 ) -> list[Ranked]:
     """The best `request.limit` papers, best first. Without meaning (off or still loading) hybrid
     falls back to words."""
-    use_meaning = (mode != "words" and meaning is not None and meaning.ready and bool(request.text.strip())
-                   and not request.author_only)
+    use_meaning = (mode != "words" and meaning is not None and meaning.ready
+                   and bool(request.text.strip()) and not request.author_only)
     if not use_meaning:
         if mode == "meaning" and meaning is not None and not request.author_only:
             meaning.check_ready()  # raises, saying why meaning cannot answer
-        found = await words(request.limit)
+        found = await words_fn(request.limit)
         return [Ranked(p, 1.0 / (i + 1)) for i, p in enumerate(found) if p.id not in request.exclude]
     assert meaning is not None
     vec, near = await meaning.nearest_to_text(request.text, MEANING_CANDIDATES, exclude=request.exclude)
@@ -70,7 +72,8 @@ async def ranked_search(
         papers = {p.id: p for p in await load([n.paper_id for n in near])}
         return [Ranked(papers[n.paper_id], n.similarity, n.similarity) for n in near
                 if n.paper_id in papers and request.filters.check(papers[n.paper_id])][: request.limit]
-    by_words = [p for p in await words(WORD_CANDIDATES) if p.id is not None and p.id not in request.exclude]
+    by_words = [p for p in await words_fn(WORD_CANDIDATES)
+                if p.id is not None and p.id not in request.exclude]
     candidates: dict[int, StoredPaper] = {p.id: p for p in by_words if p.id is not None}
     missing = [n.paper_id for n in near if n.paper_id not in candidates]
     for paper in await load(missing):
@@ -83,3 +86,62 @@ async def ranked_search(
     fused = await asyncio.to_thread(fuse, request.text, candidates, sims,
                                     [p.id for p in by_words if p.id is not None], limit=request.limit)
     return [Ranked(candidates[f.paper_id], f.score, f.similarity, f.coverage) for f in fused]
+
+
+# ---------------------------------------------------------------------- /search and `paperbot search`
+
+
+def meaning_text(query: SearchQuery) -> str:
+    """What meaning reads of a parsed query: its positive words, not author names or categories."""
+    parts: list[str] = []
+    for group in query.groups:
+        for term in group:
+            if term.column not in ("authors",) and not term.negated:
+                parts.append(" ".join(term.tokens))
+    return " ".join(dict.fromkeys(parts))
+
+
+def _excluded(paper: StoredPaper, query: SearchQuery) -> bool:
+    if not query.excluded:
+        return False
+    have = " ".join(words(" ".join((paper.title, " ".join(paper.authors), paper.abstract))))
+    return any(f" {' '.join(t.tokens)} " in f" {have} " for t in query.excluded)
+
+
+async def hybrid_hits(query: SearchQuery, *, limit: int, mode: Mode,
+                      word_search: Callable[..., Awaitable[Sequence[SearchHit]]],
+                      meaning: MeaningService | None,
+                      load: Callable[[Sequence[int]], Awaitable[Sequence[StoredPaper]]]) -> list[SearchHit]:
+    """/search's hits in the chosen mode. Exact arXiv ids stay first in every mode; the word
+    engine's filters apply to papers found by meaning too; exclusions (-word) as well."""
+    text = meaning_text(query)
+    if mode == "meaning" and text and meaning is not None:
+        meaning.check_ready()  # raises MeaningUnavailable, saying why
+    if mode == "words" or not text or meaning is None or not meaning.ready:
+        return list(await word_search(query, limit=limit))  # also hybrid while meaning is off
+    word_hits = list(await word_search(query, limit=WORD_CANDIDATES))
+    by_id = {h.paper.id: h for h in word_hits}
+    exact = [h for h in word_hits if h.rank == float("inf")]  # arXiv ids typed in the query
+
+    async def words_fn(n: int) -> list[StoredPaper]:
+        return [h.paper for h in word_hits[:n] if h.rank != float("inf")]
+
+    filters = Filters(tuple(query.filters.categories), query.filters.author, query.filters.since,
+                      query.filters.has_code)
+    request = HybridRequest(text, limit, filters,
+                            exclude=frozenset(h.paper.id for h in exact if h.paper.id is not None))
+    ranked = await ranked_search(request, mode, words_fn=words_fn, meaning=meaning, load=load)
+    hits = list(exact)
+    for r in ranked:
+        if _excluded(r.paper, query):
+            continue
+        known = by_id.get(r.paper.id)
+        hits.append(SearchHit(r.paper, r.score, known.matched_all if known else False))
+    return hits[:limit]
+
+
+def ranking_label(mode: Mode, query: SearchQuery, meaning: MeaningService | None) -> str | None:
+    """How a result list was ranked, for its summary line; None: the word engine's own order."""
+    if mode == "words" or not meaning_text(query) or meaning is None or not meaning.ready:
+        return None
+    return "meaning" if mode == "meaning" else "meaning and words"

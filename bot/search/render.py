@@ -118,15 +118,19 @@ def results_embed(
     notes: Sequence[str] = (),
     capped: bool = False,
     searcher: str | None = None,
+    ranking: str | None = None,
 ) -> dict[str, Any]:
     """One page of results: numbered across pages, each a link, partial matches set apart."""
     page = clamp_page(page, len(rows))
     start = page * PAGE_SIZE
     shown = rows[start:start + PAGE_SIZE]
     lines = [f"ℹ️ *{escape_markdown(trim(note, NOTE_CHARS))}*" for note in list(notes)[:MAX_NOTES]]
-    lines.append(summary_line(rows, capped=capped))
+    if ranking:  # ranked by meaning (bot/meaning/hybrid.py): one list, not "every word" first
+        lines.append(f"**{len(rows)}{'+' if capped else ''} papers**, ranked by {ranking}.")
+    else:
+        lines.append(summary_line(rows, capped=capped))
     for offset, row in enumerate(shown):
-        if not row.matched_all and (offset == 0 or shown[offset - 1].matched_all):
+        if not ranking and not row.matched_all and (offset == 0 or shown[offset - 1].matched_all):
             lines.append("*— matching only some of your words —*")
         lines.append(_row_lines(start + offset + 1, row))
     footer = f"Page {page + 1} of {page_count(len(rows))} · results {start + 1}–{start + len(shown)}"
