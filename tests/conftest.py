@@ -17,8 +17,8 @@ from tests.botharness import World, make_world
 from tests.fakediscord import FakeDiscord
 from tests.fakediscord.fixtures import *  # noqa: F403  (fake_discord, discord_py_at_fake)
 from tests.feedserver import FeedServer
-from tests.pgserver import INSTALL_HINT, PgServer
 from tests.meaning_support import embedder, meaning_on, model_cache  # noqa: F401  (search by meaning)
+from tests.pgserver import INSTALL_HINT, PgServer
 
 
 def pytest_configure(config: pytest.Config) -> None:

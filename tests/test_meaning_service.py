@@ -24,10 +24,11 @@ async def _service(settings: Settings, store: Store) -> MeaningService:
 
 
 async def test_every_paper_is_embedded_once_and_a_restart_recomputes_nothing(
-    make_settings, meaning_on, tmp_path: Path
+    make_settings, meaning_on, tmp_path: Path, store_target: str
 ) -> None:
+    """On both backends: vectors are BLOB/BYTEA rows keyed by (model, paper)."""
     settings = make_settings(meaning=meaning_on)
-    async with Store(settings.database.path) as store:
+    async with Store(store_target, index_dir=tmp_path / "search") as store:
         count = await load_feeds(store, FEEDS)
         service = await _service(settings, store)
         seen: list[tuple[int, int]] = []
@@ -35,10 +36,18 @@ async def test_every_paper_is_embedded_once_and_a_restart_recomputes_nothing(
         assert seen[-1] == (count, count)
         assert len(service.index) == count and await service.pending() == 0
         assert await service.embed_pending() == 0
-    async with Store(settings.database.path) as store:  # a restart: a new process, same files
+        ids = await store.recent_paper_ids(days=1, limit=1000)
+        assert ids and len(ids) < count  # the newest day only
+    async with Store(store_target, index_dir=tmp_path / "search") as store:  # a restart
         again = await _service(settings, store)
         assert len(again.index) == count  # caught up from the stored vectors
         assert await again.embed_pending() == 0
+        async with store.transaction() as db:  # a new abstract: embedded again, under a new row id
+            await db.execute("UPDATE papers SET abstract = 'Protein folding with diffusion.',"
+                             " last_changed = '2099-01-01T00:00:00+00:00' WHERE id = 1")
+        assert await again.embed_pending() == 1
+        _, nearest = await again.nearest_to_text("protein folding with diffusion", 1)
+        assert nearest[0].paper_id == 1
 
 
 async def test_changed_text_is_re_embedded_but_other_changes_keep_the_vector(

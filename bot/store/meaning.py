@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from bot.timeutil import to_db
@@ -58,10 +59,15 @@ class MeaningStoreMixin:
         return int(row[0])
 
     async def save_vectors(self: Store, model: str, vectors: Sequence[NewVector]) -> None:
-        """Insert or replace; a replaced vector gets a new, higher row id (the index's watermark)."""
+        """Insert or replace; a replaced vector gets a new, higher row id (the index's watermark).
+        Delete-then-insert reads the same on SQLite and PostgreSQL."""
         async with self.transaction() as db:
             await db.executemany(
-                "INSERT OR REPLACE INTO paper_vectors (paper_id, model, vector, text_hash, paper_changed)"
+                "DELETE FROM paper_vectors WHERE model = ? AND paper_id = ?",
+                [(model, v.paper_id) for v in vectors],
+            )
+            await db.executemany(
+                "INSERT INTO paper_vectors (paper_id, model, vector, text_hash, paper_changed)"
                 " VALUES (?, ?, ?, ?, ?)",
                 [(v.paper_id, model, v.vector, v.text_hash, v.paper_changed) for v in vectors],
             )
@@ -108,11 +114,13 @@ class MeaningStoreMixin:
 
     async def recent_paper_ids(self: Store, *, days: int, limit: int) -> list[int]:
         """Ids of the papers announced in the last `days` days of the store's newest announcement."""
+        newest = await self._fetchone("SELECT MAX(announced) FROM papers WHERE announced IS NOT NULL")
+        if not newest or not newest[0]:
+            return []
+        since = date.fromisoformat(str(newest[0])[:10]) - timedelta(days=max(days - 1, 0))
         rows = await self._fetchall(
-            "SELECT id FROM papers WHERE announced >= ("
-            " SELECT date(MAX(announced), ?) FROM papers WHERE announced IS NOT NULL)"
-            " ORDER BY announced DESC, id DESC LIMIT ?",
-            (f"-{max(days - 1, 0)} days", limit),
+            "SELECT id FROM papers WHERE announced >= ? ORDER BY announced DESC, id DESC LIMIT ?",
+            (since.isoformat(), limit),
         )
         return [int(r[0]) for r in rows]
 
