@@ -27,6 +27,7 @@ from bot.community.alerts import describe_update
 from bot.digest.model import Button
 from bot.errors import CANNOT_DM, discord_code
 from bot.match import CompiledSubscriptions, GroupMatch, PaperText, Subscription
+from bot.meaning.answers import for_you_section
 from bot.present import escape_markdown, fit_lines, md_link, short_authors, trim
 from bot.store.readers import QueuedMatch, QueuedUpdate
 from bot.views import build_view, save_custom_id
@@ -220,6 +221,10 @@ class ReaderService:
             return "skipped"
         embed, buttons = render_daily_dm(matches, updates, day=today, unlisted=unlisted,
                                          max_papers=self.settings.readers.dm_max_papers)
+        # Opt-in "For you" recommendations (bot/meaning/, /recommend daily:on).
+        if for_you := await for_you_section(getattr(self.bot, "meaning", None), self.store, user_id,
+                                            days=self.settings.meaning.recommend_days):
+            embed["fields"].append(for_you)
         try:
             user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
             channel = user.dm_channel or await user.create_dm()

@@ -182,3 +182,39 @@ async def test_search_finds_a_described_paper_by_meaning_and_keeps_exact_titles_
     # Filters apply to what meaning finds: nothing from cs.CL survives a math-only filter.
     filtered, text = await keys_for(described, category="math")
     assert filtered == [] and "No stored paper" in text
+
+
+async def test_the_daily_dm_has_a_for_you_section_for_readers_who_asked(
+    world: World, meaning_on: dict[str, Any]
+) -> None:
+    world.sections["meaning"] = meaning_on
+    world.serve_feed("/rss/cs.CL", fixture="arxiv_rss_cs.CL_2024-03-04_91items_early2024format.xml",
+                     content_type="application/rss+xml")
+    async with world.run_bot() as bot:
+        await bot.meaning.start()
+        await bot.poll_feeds()
+        older = await bot.store.recent_paper_ids(days=1, limit=1)
+        [saved] = await bot.store.papers_by_ids(older)
+        assert await bot.store.add_bookmark(world.member.id, saved.key, source="command", guild_id=None,
+                                            now=bot.clock(), limit=100) == "added"
+        for who in (world.member, world.admin):  # both subscribe; only the member opts in
+            await world.fake.invoke(who, world.guild, world.channel, "subscribe",
+                                    options={"query": "hallucination"})
+        opted = await world.fake.invoke(world.member, world.guild, world.channel, "recommend",
+                                        options={"daily": "on"})
+        assert "For you section" in opted.all_text()
+        if await bot.store.bookmarked_paper_ids(world.admin.id, limit=1) == []:
+            assert await bot.store.add_bookmark(world.admin.id, saved.key, source="command", guild_id=None,
+                                                now=bot.clock(), limit=100) == "added"
+
+        world.feeds.serve("/rss/cs.CL", fixture="arxiv_rss_cs.CL_2026-08-20_141items.xml",
+                          content_type="application/rss+xml")
+        await bot.poll_feeds(force=True)
+        [dm] = world.fake.dm_messages(world.member)
+        fields = {f["name"]: f["value"] for f in dm.embeds[0].get("fields", [])}
+        assert "✨ For you" in fields
+        lines = fields["✨ For you"].splitlines()
+        assert 1 <= len(lines) <= 3
+        assert all("because you saved" in line and "/abs/2608." in line for line in lines)
+        [other] = world.fake.dm_messages(world.admin)  # did not opt in: no section
+        assert all(f["name"] != "✨ For you" for f in other.embeds[0].get("fields", []))

@@ -7,16 +7,19 @@ to a callback.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import discord
 
-from bot.meaning.render import recommend_embed, save_options, similar_embed
+from bot.meaning.render import for_you_field, recommend_embed, save_options, similar_embed
 from bot.meaning.service import MeaningUnavailable
 from bot.sources import parse_arxiv_id
 
 if TYPE_CHECKING:
     from bot.app import PaperBot
+
+log = logging.getLogger(__name__)
 
 SIMILAR_COUNT = 5
 
@@ -65,3 +68,15 @@ async def recommend_answer(bot: PaperBot, user_id: int
         return (f"No paper of the last {days} days is close to your bookmarks yet.", None, None)
     embed = discord.Embed.from_dict(recommend_embed(recs, days=days))
     return None, embed, _menu([r.paper for r in recs])
+
+
+async def for_you_section(meaning, store, user_id: int, *, days: int, k: int = 3) -> dict | None:
+    """The daily DM's ✨ For you field, for readers who opted in (/recommend daily:on); None
+    otherwise, or when search by meaning cannot answer (the DM goes out without it)."""
+    if meaning is None or not meaning.ready or not await store.wants_dm_recommendations(user_id):
+        return None
+    try:
+        return for_you_field(await meaning.recommend(user_id, days=days, k=k))
+    except Exception:
+        log.exception("the For you section for %s failed; the DM goes without it", user_id)
+        return None

@@ -1,0 +1,178 @@
+"""Search by meaning at scale: embedding throughput, the vector index at N papers, and hybrid
+/search latency on an N-paper store, with memory.
+
+    python bench/meaning_scale_bench.py --papers 1000000 --store /tmp/paperbot-bench-1000000.db
+
+- Throughput: the real model embeds the real papers of tests/fixtures/real (title + abstract),
+  as ingestion does (Embedder.embed in batches); papers/s, wall and CPU time.
+- Vectors: N unit vectors made from those real embeddings (each a real paper's vector plus
+  noise, cosine ~0.8 to it): topic clusters like a real store's, which random vectors are not.
+- The index: bot.meaning.index.VectorIndex as the bot builds it (tail, then compact() into the
+  usearch HNSW file, memory-mapped); build time, file size, process RSS.
+- Meaning search: 169 real queries (the relevance bench's paraphrases and titles), each embedded
+  by the model and searched (k=100): p50/p95, and recall@10 against exact search.
+- Hybrid: with --store (a store of N papers, e.g. bench/search_bench.py's synthetic one; copied,
+  never written), the whole /search path, hybrid_hits: word engine (tantivy) + meaning + rows +
+  fusion, for 200 queries of real-vocabulary words; p50/p95. The index's paper ids are the
+  store's ids 1..N (the synthetic store has no real abstracts to embed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.relevance_bench import paraphrases
+from bot.meaning.index import VectorIndex
+from bot.meaning.model import load_embedder, paper_text
+from bot.sources import parse_feed
+
+REAL = ROOT / "tests" / "fixtures" / "real"
+CACHE = Path.home() / ".cache" / "paperbot-bench"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def real_papers() -> list:
+    papers = {}
+    for path in sorted(REAL.iterdir()):
+        if path.suffix in (".xml", ".json"):
+            with contextlib.suppress(ValueError):
+                for record in parse_feed(path.read_bytes()).papers:
+                    papers.setdefault(record.key, record)
+    return list(papers.values())
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))]
+
+
+def synthetic(real: np.ndarray, n: int, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, real.shape[1]), dtype=np.float32)
+    sigma = 0.75 / np.sqrt(real.shape[1])  # noise norm ~0.75: cosine to the base vector ~0.8
+    for start in range(0, n, 100_000):
+        stop = min(n, start + 100_000)
+        base = real[rng.integers(0, len(real), stop - start)]
+        block = base + rng.normal(0, sigma, size=base.shape).astype(np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        out[start:stop] = block
+    return out
+
+
+async def hybrid_latency(store_path: Path, index: VectorIndex, embedder, queries: list[str]) -> list[float]:
+    from bot.meaning.hybrid import hybrid_hits
+    from bot.meaning.service import MeaningService
+    from bot.search import parse_query
+    from bot.store import Store
+
+    store = Store(store_path, index_dir=store_path.with_suffix(".search"), search_catch_up=False)
+    await store.open()
+    try:
+        service = MeaningService(store, None, None)
+        service.embedder, service.index = embedder, index  # the index built above, ids 1..N
+        times = []
+        for text in queries:
+            started = time.perf_counter()
+            await hybrid_hits(parse_query(text), limit=50, mode="hybrid", word_search=store.search,
+                              meaning=service, load=store.papers_by_ids)
+            times.append((time.perf_counter() - started) * 1000)
+        return times
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--papers", type=int, default=100_000)
+    parser.add_argument("--store", type=Path, help="an N-paper store to measure hybrid /search on (copied)")
+    parser.add_argument("--max-tokens", type=int, default=128)
+    args = parser.parse_args()
+    print(f"start: RSS {rss_mb():.0f} MB")
+
+    embedder = load_embedder(None, CACHE, max_tokens=args.max_tokens)
+    papers = real_papers()
+    texts = [paper_text(p.title, p.abstract) for p in papers]
+    cache = CACHE / f"real-vectors-{len(texts)}-{embedder.model_id.replace(':', '_')}.npy"
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    vectors = embedder.embed(texts)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    np.save(cache, vectors)
+    print(f"embedding: {len(texts)} real papers in {wall:.1f} s = {len(texts) / wall:.0f} papers/s "
+          f"(CPU {cpu:.1f} s on {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f})")
+
+    n = args.papers
+    data = synthetic(vectors, n)
+    folder = Path(tempfile.mkdtemp(prefix="meaning-scale-"))
+    try:
+        index = VectorIndex(folder, embedder.model_id, embedder.dim, compact_at=n + 1)
+        started = time.perf_counter()
+        for start in range(0, n, 50_000):
+            block = data[start:start + 50_000]
+            index.add([(start + i + 1, start + i + 1, block[i].tobytes()) for i in range(len(block))])
+        tail_s = time.perf_counter() - started
+        started = time.perf_counter()
+        index.compact()
+        build_s = time.perf_counter() - started
+        file_mb = index.memory_bytes()["base_file"] / 2**20
+        print(f"index: {n:,} vectors, tail {tail_s:.1f} s, HNSW build (compact) {build_s:.1f} s "
+              f"= {n / build_s:,.0f}/s; file {file_mb:.0f} MB")
+        del index
+        opened = VectorIndex(folder, embedder.model_id, embedder.dim).open()
+        rss_before = rss_mb()
+        queries = [q for q, _ in paraphrases()] + [p.title for p in random.Random(4).sample(papers, 100)]
+        times, recalls = [], []
+        for text in queries:
+            started = time.perf_counter()
+            vec = embedder.embed_one(text)
+            found = opened.search(vec, 100)
+            times.append((time.perf_counter() - started) * 1000)
+            exact = np.argpartition(-(data @ vec), 10)[:10] + 1
+            recalls.append(len({f.paper_id for f in found[:10]} & set(exact.tolist())) / 10)
+        print(f"meaning search (embed the query + k=100): p50 {statistics.median(times):.1f} ms, "
+              f"p95 {pct(times, 0.95):.1f} ms; recall@10 vs exact {statistics.mean(recalls):.3f}")
+        print(f"RSS with the index mapped, after {len(queries)} queries: {rss_mb():.0f} MB "
+              f"(before the queries {rss_before:.0f} MB; the synthetic matrix itself "
+              f"{data.nbytes / 2**20:.0f} MB of that, bench only)")
+        if args.store:
+            copy = folder / "store.db"
+            shutil.copy(args.store, copy)
+            search_dir = args.store.with_suffix(".search")
+            if search_dir.exists():
+                shutil.copytree(search_dir, copy.with_suffix(".search"))
+            rng = random.Random(9)
+            words = [w for t in texts for w in t.split() if w.isalpha() and len(w) > 3]
+            hq = [" ".join(rng.sample(words, rng.randint(2, 5))) for _ in range(200)]
+            times = asyncio.run(hybrid_latency(copy, opened, embedder, hq))
+            print(f"hybrid /search on the {n:,}-paper store (hybrid_hits, limit 50): "
+                  f"p50 {statistics.median(times):.1f} ms, p95 {pct(times, 0.95):.1f} ms")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS {peak:.0f} MB (includes the bench's own float32 copy of every vector)")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
