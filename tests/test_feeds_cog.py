@@ -4,6 +4,7 @@ on loopback; SSRF refusals, live posts capped and paged, failures, exactly once 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 
@@ -325,3 +326,22 @@ async def test_digest_mode_puts_new_filtered_items_into_the_channels_digest(worl
         assert {"Post number 3: results & notes", "Post number 4: results & notes"} <= titles
         assert not {t for t in titles if t.startswith(("Post number 5", "Post number 1"))}  # filter; backlog
         assert len(titles) > 100  # the day's cs.CL papers are all still there
+
+
+async def test_a_json_feed_is_tested_added_and_posted_live(world: World) -> None:
+    def json_feed(count: int) -> str:
+        items = [{"id": f"n{n}", "url": f"https://news.example.org/{n}", "title": f"Note {n}",
+                  "content_text": "About attention."} for n in range(count)]
+        return json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Lab JSON",
+                           "items": items})
+
+    world.feeds.serve("/feed.json", json_feed(2), content_type="application/feed+json")
+    async with feed_world(world).run_bot() as bot:
+        tested = await feed(world, "test", url=world.feeds.url("/feed.json"))
+        assert "Lab JSON" in tested.all_text() and "2 items" in tested.all_text()
+        await feed(world, "add", url=world.feeds.url("/feed.json"))
+        world.feeds.serve("/feed.json", json_feed(3), content_type="application/feed+json")
+        await bot.poll_feeds(force=True)
+        [post] = live_posts(world)
+        assert "**1** new item from **Lab JSON**" in post.content
+        assert "news.example.org/2" in post.embeds[0]["description"]

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from bot.models import FeedKind
 from bot.sources.common import fail
+from bot.sources.jsonfeed import is_json_feed
 from bot.sources.xmlstream import refuse_entities
 
 __all__ = ["detect_kind"]
@@ -59,7 +60,9 @@ def detect_kind(body: bytes, content_type: str | None = None, url: str | None = 
     if first == b"[":
         return FeedKind.HF_DAILY
     if first == b"{":
-        raise fail("JSON object, not the Daily Papers list", body)
+        if is_json_feed(head):
+            return FeedKind.RSS  # a JSON Feed: the generic parser reads it
+        raise fail("JSON object, not the Daily Papers list nor a JSON Feed", body)
     if first != b"<":
         hint = f" (Content-Type {content_type})" if content_type else ""
         raise fail(f"neither XML nor JSON{hint}", body)

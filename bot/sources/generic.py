@@ -29,6 +29,7 @@ from bot.sources.common import (
     to_date,
 )
 from bot.sources.ids import abs_url, hf_url, parse_arxiv_id, pdf_url
+from bot.sources.jsonfeed import is_json_feed, parse_json_feed
 from bot.sources.xmlstream import refuse_entities
 from bot.text import collapse_ws, split_authors, strip_html, tex_to_unicode
 
@@ -188,8 +189,15 @@ def _entry(entry: Any, feed_authors: list[str]) -> PaperRecord | None:
     )
 
 
+def entry_to_record(entry: Any, feed_authors: list[str]) -> PaperRecord | None:
+    """One feedparser-shaped entry as a paper (also used for JSON Feed items)."""
+    return _entry(entry, feed_authors)
+
+
 def parse_generic(body: bytes, content_type: str | None = None) -> ParsedFeed:
-    """Parse any RSS/Atom feed feedparser understands."""
+    """Parse any RSS/Atom feed feedparser understands, or a JSON Feed."""
+    if is_json_feed(body.lstrip()):
+        return parse_json_feed(body)
     headers = {"content-type": content_type} if content_type else None
     refuse_entities(body)
     try:
