@@ -191,3 +191,21 @@ async def test_batches_are_searchable_as_soon_as_they_are_ingested(tmp_path: Pat
             )
             assert await keys(store, f"topic{number}") == [key]
         assert store.search_service.index.watermark == await store.last_paper_change()
+
+
+async def test_a_phrase_of_common_words_is_looked_for_among_the_newest_papers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its cost has a bound: a phrase every paper holds is not checked in every paper."""
+    import bot.search.engine
+
+    monkeypatch.setattr(bot.search.engine, "COMMON_PHRASE_WINDOW", 10)
+    async with Store(tmp_path / "store.db") as store:
+        records = [paper(f"2605.{n:05d}", f"Study {n} of the sea", "Most of the work is in the sea.")
+                   for n in range(30)]
+        await ingest(store, "https://feeds.example/a", records)
+        found = await keys(store, '"of the"')
+        assert found and set(found) <= {f"2605.{n:05d}" for n in range(19, 30)}
+        everything = await keys(store, "sea")  # a plain word is searched everywhere
+        assert len(everything) == 30
+        assert len(await keys(store, '"of the" study')) == 30  # a selective word: no window

@@ -7,14 +7,15 @@ How a `SearchQuery` reads, as one tantivy boolean query:
   boosted by its weight. Its text goes through the index's own analyzer, so stemming and
   folding are the index's, bit for bit. A prefix matches every indexed stem that starts
   with the stemmed prefix (as FTS5 did).
-- All-words and any-word in one scored query: every term is an optional clause (any word
-  finds a paper, more and rarer words score higher), plus the strict reading (every word
-  of one OR-group) as a constant bonus larger than any BM25 sum, so papers with all the
-  words always rank first. A query of 3+ plain words also gets a larger bonus for papers
-  whose title holds the words in order: a remembered title fragment names its paper.
-- A single term (the commonest query) is just that term: tantivy's block-max WAND then
-  skips whole blocks of documents that cannot enter the top k, which is what keeps a very
-  common word fast.
+- Papers with all the words come first, then papers with any of them, in one pass where
+  one is enough: the strict reading (every word of one OR-group; an intersection, driven by
+  the rarest word) is asked for a page first, and when it fills the page (nearly always at
+  arXiv scale) that is the answer. Only a page it cannot fill is completed by the any-word
+  reading: a flat OR of the per-field term queries, which tantivy's block-max WAND prunes
+  (whole blocks of documents that cannot reach the top k are skipped), so a query of very
+  common words stays fast. A single word is the strict reading and is pruned the same way.
+- A query of 3+ plain words gets a constant bonus, above any BM25 sum, for papers whose
+  title holds the words in order: a remembered title fragment names its paper.
 - Author, categories, since and has-code are required clauses (filters score nothing but
   the author, which ranks like a phrase); exclusions are MUST_NOT.
 - Filters without words list the newest papers first (ordered by the `day` fast field).
@@ -33,9 +34,9 @@ from tantivy import Occur, Query
 from bot.search.index import FIELD_BOOSTS, FIELDS, SCHEMA, SearchIndex, stems
 from bot.search.query import SearchQuery, Term, fts_tokens
 
-ALL_WORDS_BONUS = 100_000.0  # above any BM25 sum of MAX_TERMS terms over three boosted fields
-TITLE_PHRASE_BONUS = 1_000_000.0
-MAX_PREFIX_EXPANSIONS = 2_000  # a prefix such as `com*` stops growing after this many stems
+TITLE_PHRASE_BONUS = 1_000_000.0  # above any BM25 sum of MAX_TERMS terms over three boosted fields
+COMMON_FRACTION = 0.2  # a word in more than this share of the papers is a common word
+COMMON_PHRASE_WINDOW = 100_000  # a phrase of only common words is looked for among the newest papers
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +98,29 @@ def _or(queries: list[Query]) -> Query:
     return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Should, q) for q in queries])
 
 
+def _field_clauses(term: Term) -> list[Query]:
+    """The term's per-field queries, boosted, unwrapped: a flat OR of plain term queries is
+    what tantivy's block-max WAND prunes."""
+    words = stems(" ".join(term.tokens))
+    if not words:
+        return []
+    prefix = term.prefix and len(words) == 1
+    fields = (term.column,) if term.column else FIELDS
+    return [Query.boost_query(_field_query(field, words, prefix), FIELD_BOOSTS[field]) for field in fields]
+
+
 @dataclass(frozen=True, slots=True)
-class Compiled:
-    query: Query | None  # None: matches nothing
+class Plan:
+    """A SearchQuery as tantivy queries. `strict`: every word of some OR-group (and, for a
+    remembered title fragment, a bonus for the words in order in the title). `loose`: any
+    word, for when the strict reading finds fewer than a page; None when it is the same."""
+
+    strict: Query | None  # None: matches nothing
+    loose: Query | None
     ranked: bool  # False: filters only, newest first
-    bonus: bool  # the all-words bonus is in the score
 
 
-def compile_query(query: SearchQuery, *, strict: bool = False) -> Compiled:
-    """The one tantivy query for a SearchQuery. `strict`: only papers with every word of a
-    group (what subscriptions and digest filters mean), no any-word reading."""
+def compile_query(query: SearchQuery) -> Plan:
     compiled_terms: dict[Term, Query | None] = {}
 
     def q(term: Term) -> Query | None:
@@ -125,36 +139,30 @@ def compile_query(query: SearchQuery, *, strict: bool = False) -> Compiled:
         required.append((Occur.Must, author))
     excluded = [(Occur.MustNot, e) for e in (q(t) for t in query.excluded) if e is not None]
 
+    def wrap(core: Query) -> Query:
+        if not required and not excluded:
+            return core
+        return Query.boolean_query([(Occur.Must, core), *required, *excluded])
+
     if not query.groups:
         if author is None and not required:
-            return Compiled(None, ranked=True, bonus=False)
-        if author is None:
-            return Compiled(Query.boolean_query(required), ranked=False, bonus=False)
-        return Compiled(Query.boolean_query(required), ranked=True, bonus=False)
+            return Plan(None, None, ranked=True)
+        return Plan(Query.boolean_query(required), None, ranked=author is not None)
     if not groups:
-        return Compiled(None, ranked=True, bonus=False)
+        return Plan(None, None, ranked=True)
 
-    all_words = _or(groups)
+    strict = _or(groups)
+    phrase = _title_phrase(query)
+    if phrase is not None:  # a remembered title fragment names its paper: it comes first
+        strict = Query.boolean_query([
+            (Occur.Must, strict), (Occur.Should, Query.const_score_query(phrase, TITLE_PHRASE_BONUS)),
+        ])
     distinct = list(dict.fromkeys(t for g in query.groups for t in g))
-    scored: Query
-    bonus = False
-    if strict or len(distinct) == 1:
-        scored = all_words
-    else:
-        should: list[tuple[Occur, Query]] = [
-            (Occur.Should, Query.const_score_query(all_words, ALL_WORDS_BONUS))
-        ]
-        should += [(Occur.Should, tq) for tq in (q(t) for t in distinct) if tq is not None]
-        phrase = _title_phrase(query)
-        if phrase is not None:
-            should.append((Occur.Should, Query.const_score_query(phrase, TITLE_PHRASE_BONUS)))
-        scored = Query.boolean_query(should)
-        bonus = True
-    if not required and not excluded:
-        return Compiled(scored, ranked=True, bonus=bonus)
-    return Compiled(
-        Query.boolean_query([(Occur.Must, scored), *required, *excluded]), ranked=True, bonus=bonus
-    )
+    loose = None
+    if len(distinct) > 1:
+        flat = [clause for t in distinct for clause in _field_clauses(t)]
+        loose = wrap(Query.boolean_query([(Occur.Should, c) for c in flat]))
+    return Plan(wrap(strict), loose, ranked=True)
 
 
 def _title_phrase(query: SearchQuery) -> Query | None:
@@ -168,42 +176,73 @@ def _title_phrase(query: SearchQuery) -> Query | None:
     return Query.phrase_query(SCHEMA, "title", words) if len(words) > 1 else None
 
 
-def search_ids(
-    index: SearchIndex, query: SearchQuery, *, limit: int, offset: int = 0,
-    exclude_ids: frozenset[int] = frozenset(), strict: bool = False,
-) -> list[ScoredId]:
-    """The best `limit` paper ids for the query (after `offset`), best first. Blocking."""
-    compiled = compile_query(query, strict=strict)
-    if compiled.query is None or limit <= 0:
-        return []
-    searcher = index.searcher()
-    wanted = limit + len(exclude_ids)
-    if compiled.ranked:
-        result = searcher.search(compiled.query, wanted, count=False, offset=offset)
+def _run(searcher: tantivy.Searcher, query: Query, count: int, ranked: bool) -> list[tuple[float, int]]:
+    if ranked:
+        hits = searcher.search(query, count, count=False).hits
     else:
-        result = searcher.search(compiled.query, wanted, count=False, offset=offset,
-                                 order_by_field="day", order=tantivy.Order.Desc)
-    hits = result.hits
+        hits = searcher.search(query, count, count=False, order_by_field="day",
+                               order=tantivy.Order.Desc).hits
     if not hits:
         return []
     ids = searcher.fast_field_values("id", [address for _score, address in hits])
-    found = []
-    for (score, _address), paper_id in zip(hits, ids, strict=True):
-        if paper_id in exclude_ids:
-            continue
-        score = float(score) if compiled.ranked else 0.0
-        matched_all = not compiled.bonus or score >= ALL_WORDS_BONUS
-        found.append(ScoredId(int(paper_id), score, matched_all))
-    return found[:limit]
+    return [(float(score) if ranked else 0.0, int(i)) for (score, _a), i in zip(hits, ids, strict=True)]
+
+
+def _common_phrase_window(searcher: tantivy.Searcher, query: SearchQuery) -> Query | None:
+    """A query whose every word is a phrase of common words ("of the", "in this paper") would
+    check positions in nearly every paper; it is looked for among the newest papers only, so
+    its cost has a bound. None for any other query (the usual case, one cheap look-up)."""
+    total = searcher.num_docs
+    terms = [t for group in query.groups for t in group]
+    if total <= COMMON_PHRASE_WINDOW or not terms:
+        return None
+    for term in terms:
+        words = stems(" ".join(term.tokens))
+        if len(words) < 2 or term.prefix:
+            return None
+        if min(searcher.doc_freq("abstract", w) for w in words) < COMMON_FRACTION * total:
+            return None
+    newest = searcher.search(Query.all_query(), 1, count=False, order_by_field="id",
+                             order=tantivy.Order.Desc).hits
+    if not newest:
+        return None
+    top = searcher.fast_field_values("id", [newest[0][1]])[0]
+    return Query.range_query(SCHEMA, "id", tantivy.FieldType.Integer,
+                             lower_bound=max(0, top - COMMON_PHRASE_WINDOW))
+
+
+def search_ids(
+    index: SearchIndex, query: SearchQuery, *, limit: int, offset: int = 0,
+    exclude_ids: frozenset[int] = frozenset(),
+) -> list[ScoredId]:
+    """The best `limit` paper ids for the query (after `offset`), best first. Blocking.
+
+    One pass when the strict reading fills the page (the usual case, and always for one
+    word); only then the any-word reading fills the rest, pruned by block-max WAND."""
+    plan = compile_query(query)
+    if plan.strict is None or limit <= 0:
+        return []
+    searcher = index.searcher()
+    window = _common_phrase_window(searcher, query)
+    if window is not None:
+        plan = Plan(_and([plan.strict, window]), _and([plan.loose, window]) if plan.loose else None,
+                    plan.ranked)
+    wanted = offset + limit + len(exclude_ids)
+    found = [ScoredId(i, score, True) for score, i in _run(searcher, plan.strict, wanted, plan.ranked)]
+    if plan.loose is not None and len(found) < wanted:
+        seen = {s.id for s in found}  # every strict match: fewer than asked for
+        found += [ScoredId(i, score, False) for score, i in _run(searcher, plan.loose, wanted, True)
+                  if i not in seen][: wanted - len(found)]
+    return [s for s in found if s.id not in exclude_ids][offset:offset + limit]
 
 
 def matching_ids(index: SearchIndex, query: SearchQuery, ids: list[int]) -> set[int]:
     """Which of these papers the strict reading of the query matches (a digest's filter)."""
-    compiled = compile_query(query, strict=True)
-    if compiled.query is None or not ids:
+    plan = compile_query(query)
+    if plan.strict is None or not ids:
         return set()
     restricted = Query.boolean_query([
-        (Occur.Must, compiled.query),
+        (Occur.Must, plan.strict),
         (Occur.Must, Query.term_set_query(SCHEMA, "id", ids)),
     ])
     searcher = index.searcher()
@@ -211,4 +250,3 @@ def matching_ids(index: SearchIndex, query: SearchQuery, ids: list[int]) -> set[
     if not hits:
         return set()
     return set(searcher.fast_field_values("id", [address for _score, address in hits]))
-

@@ -36,6 +36,7 @@ FIELDS = ("title", "authors", "abstract")
 FIELD_BOOSTS = {"title": 10.0, "authors": 3.0, "abstract": 1.0}
 ANALYZER = "paper"
 WATERMARK_FILE = "watermark.json"
+BULK_HEAP_BYTES = 256_000_000  # a rebuild's indexing memory, released when it ends
 SCHEMA_VERSION = 1  # bump when the schema or the analyzer changes: the index is rebuilt
 
 
@@ -149,10 +150,12 @@ class SearchIndex:
             raise RuntimeError("the search index is not open")
         return self._index
 
-    def _writer_handle(self) -> tantivy.IndexWriter:
+    def _writer_handle(self, *, bulk: bool = False) -> tantivy.IndexWriter:
         if self._writer is None:
+            # A rebuild gets a big heap and a thread per core; catch-ups a small one (memory).
+            heap, threads = (BULK_HEAP_BYTES, os.cpu_count() or 1) if bulk else (self._heap, self._threads)
             try:
-                self._writer = self.index.writer(self._heap, self._threads)
+                self._writer = self.index.writer(heap, threads)
             except ValueError as error:
                 if "lock" in str(error).lower():
                     raise IndexLockedError(
@@ -227,7 +230,10 @@ class SearchIndex:
     def clear(self) -> None:
         """Drop every document (committed) and reset the watermark: the start of a rebuild."""
         with self._lock:
-            writer = self._writer_handle()
+            if self._writer is not None:  # the small catch-up writer: swap it for a bulk one
+                self._writer.wait_merging_threads()
+                self._writer = None
+            writer = self._writer_handle(bulk=True)
             writer.delete_all_documents()
             writer.commit()
             self._write_meta(0)
