@@ -24,7 +24,9 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import os
 import random
+import resource
 import sqlite3
 import statistics
 import sys
@@ -98,6 +100,12 @@ async def _migrate_only(db: Path) -> None:
     await store.close()
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process, every thread (tantivy indexes in its own threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def percentiles(seconds: list[float]) -> tuple[float, float, float]:
     ms = sorted(s * 1000 for s in seconds)
     p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
@@ -122,11 +130,12 @@ async def main(args: argparse.Namespace) -> None:
     total = await store.count_papers()
     if args.rebuild or store.search_service.index.num_docs() != total \
             or store.search_service.index.watermark != await store.last_paper_change():
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         indexed = await store.search_service.rebuild()
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
         print(f"index build (SearchService.rebuild = paperbot reindex): {indexed:,} papers in {seconds:.1f} s"
-              f" = {indexed / seconds:,.0f} papers/s")
+              f" = {indexed / seconds:,.0f} papers/s; CPU time {cpu:.0f} s (all threads) ="
+              f" {indexed / cpu:,.0f} papers per CPU-second; load average {os.getloadavg()[0]:.1f}")
     else:
         print(f"reusing {db} and its index ({total:,} papers)")
     fts = None
@@ -182,7 +191,8 @@ async def main(args: argparse.Namespace) -> None:
     if fts is not None:
         engines.append(("old FTS5", fts.search))
 
-    print(f"\n{total:,} papers; last day {last_day}; {args.queries} queries per class (limit {LIMIT})")
+    print(f"\n{total:,} papers; last day {last_day}; {args.queries} queries per class (limit {LIMIT});"
+          f" load average {os.getloadavg()[0]:.1f}")
     header = f"  {'query class':36s}" + "".join(f" | {name + ' p50/p95/max ms':>36s}" for name, _ in engines)
     print(header)
     results: dict[str, dict[str, tuple[float, float, float]]] = {}
@@ -215,17 +225,18 @@ async def main(args: argparse.Namespace) -> None:
         batches = [(day, [dataclasses.replace(p, key=f"i{stamp}.{n}.{i}", arxiv_id=f"i{stamp}.{n}.{i}")
                           for i, p in enumerate(batch)])
                    for n, (day, batch) in enumerate(corpus.days(args.ingest, PER_DAY, last_day))]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         for day, batch in batches:
             parsed = ParsedFeed(kind=FeedKind.ARXIV_RSS, papers=batch, feed_date=day)
             await store.record_feed_batch(
                 feed.id, at=datetime.now(UTC), outcome="new", parsed=parsed,
                 fingerprint=parsed.fingerprint(), etag=None, last_modified=None, fresh_until=None,
                 kind=FeedKind.ARXIV_RSS)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
         print(f"\ningest: {args.ingest:,} papers in batches of {PER_DAY:,} through record_feed_batch"
               f" (merge, write, index update) onto the {total:,}-paper store: {seconds:.1f} s ="
-              f" {args.ingest / seconds:,.0f} papers/s")
+              f" {args.ingest / seconds:,.0f} papers/s; CPU time {cpu:.1f} s ="
+              f" {args.ingest / cpu:,.0f} papers per CPU-second")
 
     await store.close()
     if fts is not None:

@@ -26,6 +26,7 @@ Pure apart from tantivy: no store, no event loop. Safe to call from worker threa
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import tantivy
@@ -36,7 +37,8 @@ from bot.search.query import SearchQuery, Term, fts_tokens
 
 TITLE_PHRASE_BONUS = 1_000_000.0  # above any BM25 sum of MAX_TERMS terms over three boosted fields
 COMMON_FRACTION = 0.2  # a word in more than this share of the papers is a common word
-COMMON_PHRASE_WINDOW = 100_000  # a phrase of only common words is looked for among the newest papers
+COMMON_WINDOW = 10_000  # a query of only common words is answered from about this many newest papers
+MAX_PREFIX_STEMS_COUNTED = 64  # a common prefix, in a window: its most frequent stems
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,9 @@ class ScoredId:
     matched_all: bool
 
 
-def _field_query(field: str, words: list[str], prefix: bool) -> Query:
+def _field_query(field: str, words: list[str], prefix: bool, expansion: Sequence[str] = ()) -> Query:
+    if prefix and expansion:  # a common prefix: its most frequent stems, as plain terms
+        return Query.boolean_query([(Occur.Should, Query.term_query(SCHEMA, field, w)) for w in expansion])
     if prefix:
         return Query.regex_query(SCHEMA, field, re.escape(words[0]) + ".*")
     if len(words) == 1:
@@ -56,7 +60,7 @@ def _field_query(field: str, words: list[str], prefix: bool) -> Query:
     return Query.phrase_query(SCHEMA, field, words)
 
 
-def term_query(term: Term) -> Query | None:
+def term_query(term: Term, expansion: Sequence[str] = ()) -> Query | None:
     """The term over its fields, BM25-weighted per field; None if it has no indexable word."""
     words = stems(" ".join(term.tokens))
     if not words:
@@ -64,7 +68,7 @@ def term_query(term: Term) -> Query | None:
     prefix = term.prefix and len(words) == 1
     fields = (term.column,) if term.column else FIELDS
     clauses = [
-        (Occur.Should, Query.boost_query(_field_query(field, words, prefix), FIELD_BOOSTS[field]))
+        (Occur.Should, Query.boost_query(_field_query(field, words, prefix, expansion), FIELD_BOOSTS[field]))
         for field in fields
     ]
     return clauses[0][1] if len(clauses) == 1 else Query.boolean_query(clauses)
@@ -98,7 +102,7 @@ def _or(queries: list[Query]) -> Query:
     return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Should, q) for q in queries])
 
 
-def _field_clauses(term: Term) -> list[Query]:
+def _field_clauses(term: Term, expansion: Sequence[str] = ()) -> list[Query]:
     """The term's per-field queries, boosted, unwrapped: a flat OR of plain term queries is
     what tantivy's block-max WAND prunes."""
     words = stems(" ".join(term.tokens))
@@ -106,7 +110,8 @@ def _field_clauses(term: Term) -> list[Query]:
         return []
     prefix = term.prefix and len(words) == 1
     fields = (term.column,) if term.column else FIELDS
-    return [Query.boost_query(_field_query(field, words, prefix), FIELD_BOOSTS[field]) for field in fields]
+    return [Query.boost_query(_field_query(field, words, prefix, expansion), FIELD_BOOSTS[field])
+            for field in fields]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +125,17 @@ class Plan:
     ranked: bool  # False: filters only, newest first
 
 
-def compile_query(query: SearchQuery) -> Plan:
+def compile_query(
+    query: SearchQuery, *, common: frozenset[Term] = frozenset(),
+    expansions: Mapping[Term, Sequence[str]] | None = None,
+) -> Plan:
+    """`common`: terms most papers hold, left out of the any-word reading (with one of them,
+    any word would mean nearly every paper, ranked at the cost of scanning them all)."""
     compiled_terms: dict[Term, Query | None] = {}
 
     def q(term: Term) -> Query | None:
         if term not in compiled_terms:
-            compiled_terms[term] = term_query(term)
+            compiled_terms[term] = term_query(term, expansions.get(term, ()) if expansions else ())
         return compiled_terms[term]
 
     groups = []
@@ -159,9 +169,12 @@ def compile_query(query: SearchQuery) -> Plan:
         ])
     distinct = list(dict.fromkeys(t for g in query.groups for t in g))
     loose = None
-    if len(distinct) > 1:
-        flat = [clause for t in distinct for clause in _field_clauses(t)]
-        loose = wrap(Query.boolean_query([(Occur.Should, c) for c in flat]))
+    if len(distinct) > 1:  # one term: the strict reading is all there is
+        kept = [t for t in distinct if t not in common]
+        flat = [clause for t in kept
+                for clause in _field_clauses(t, expansions.get(t, ()) if expansions else ())]
+        if flat:
+            loose = wrap(Query.boolean_query([(Occur.Should, c) for c in flat]))
     return Plan(wrap(strict), loose, ranked=True)
 
 
@@ -188,42 +201,61 @@ def _run(searcher: tantivy.Searcher, query: Query, count: int, ranked: bool) -> 
     return [(float(score) if ranked else 0.0, int(i)) for (score, _a), i in zip(hits, ids, strict=True)]
 
 
-def _common_phrase_window(searcher: tantivy.Searcher, query: SearchQuery) -> Query | None:
-    """A query whose every word is a phrase of common words ("of the", "in this paper") would
-    check positions in nearly every paper; it is looked for among the newest papers only, so
-    its cost has a bound. None for any other query (the usual case, one cheap look-up)."""
-    total = searcher.num_docs
+def _is_common(searcher: tantivy.Searcher, term: Term, threshold: float,
+               expansions: dict[Term, Sequence[str]]) -> bool:
+    """A term most papers hold: every stem of it in more than `threshold` abstracts (a prefix:
+    the stems it covers, together; then its most frequent stems go in `expansions`)."""
+    words = stems(" ".join(term.tokens))
+    if not words:
+        return False
+    if term.prefix and len(words) == 1:
+        covered = searcher.terms_with_prefix("abstract", words[0], limit=MAX_PREFIX_STEMS_COUNTED)
+        if sum(count for _term, count in covered) <= threshold:
+            return False
+        expansions[term] = [stem for stem, _count in covered]
+        return True
+    return min(searcher.doc_freq("abstract", w) for w in words) > threshold
+
+
+def _common_terms(
+    searcher: tantivy.Searcher, query: SearchQuery
+) -> tuple[frozenset[Term], dict[Term, Sequence[str]]]:
+    threshold = COMMON_FRACTION * searcher.num_docs
+    expansions: dict[Term, Sequence[str]] = {}
+    common = frozenset(t for group in query.groups for t in group
+                       if _is_common(searcher, t, threshold, expansions))
+    return common, expansions
+
+
+def _common_window(query: SearchQuery, common: frozenset[Term], window_day: int | None) -> Query | None:
+    """A query made only of common words ("the", "learning", "of the", "gen*") matches most
+    papers, and ranking them all costs a scan of most of the index; it is answered from the
+    newest papers (from `window_day` on, about COMMON_WINDOW papers), so its cost has a bound.
+    None for any other query: the usual case."""
     terms = [t for group in query.groups for t in group]
-    if total <= COMMON_PHRASE_WINDOW or not terms:
+    if window_day is None or not terms or not all(t in common for t in terms):
         return None
-    for term in terms:
-        words = stems(" ".join(term.tokens))
-        if len(words) < 2 or term.prefix:
-            return None
-        if min(searcher.doc_freq("abstract", w) for w in words) < COMMON_FRACTION * total:
-            return None
-    newest = searcher.search(Query.all_query(), 1, count=False, order_by_field="id",
-                             order=tantivy.Order.Desc).hits
-    if not newest:
-        return None
-    top = searcher.fast_field_values("id", [newest[0][1]])[0]
-    return Query.range_query(SCHEMA, "id", tantivy.FieldType.Integer,
-                             lower_bound=max(0, top - COMMON_PHRASE_WINDOW))
+    return Query.range_query(SCHEMA, "day", tantivy.FieldType.Integer, lower_bound=window_day,
+                             use_inverted_index=True)
 
 
 def search_ids(
     index: SearchIndex, query: SearchQuery, *, limit: int, offset: int = 0,
-    exclude_ids: frozenset[int] = frozenset(),
+    exclude_ids: frozenset[int] = frozenset(), window_day: int | None = None,
 ) -> list[ScoredId]:
     """The best `limit` paper ids for the query (after `offset`), best first. Blocking.
+    `window_day`: where the newest COMMON_WINDOW papers start (see _common_window).
 
     One pass when the strict reading fills the page (the usual case, and always for one
     word); only then the any-word reading fills the rest, pruned by block-max WAND."""
-    plan = compile_query(query)
-    if plan.strict is None or limit <= 0:
+    if limit <= 0:
         return []
     searcher = index.searcher()
-    window = _common_phrase_window(searcher, query)
+    common, expansions = _common_terms(searcher, query)
+    window = _common_window(query, common, window_day)
+    plan = compile_query(query, common=common, expansions=expansions if window is not None else None)
+    if plan.strict is None:
+        return []
     if window is not None:
         plan = Plan(_and([plan.strict, window]), _and([plan.loose, window]) if plan.loose else None,
                     plan.ranked)

@@ -9,7 +9,12 @@ every paper, kept in step with the store's change log (`paper_changes`, migratio
   next catch-up re-applies a few changes, and applying a change twice is harmless because a
   change is "drop this paper's document, then add the paper as the store has it now".
 - Each process keeps its own index directory, so several processes on one database each
-  catch up from the same log at their own pace.
+  catch up from the same log at their own pace (the bot catches up every minute, after each
+  of its own batches, and at start).
+- SQLite serializes writers, so change numbers become visible in order and "everything up
+  to the watermark" is exact. On a server database whose sequences can commit out of order
+  (PostgreSQL), a catch-up should re-read a short margin below its watermark (or number the
+  changes at commit); applying a change twice is harmless, so re-reading costs nothing else.
 
 Calls here block (tantivy does the work in Rust); the service runs them in a worker thread.
 Documents: `id` (the papers row id), `title`, `authors`, `abstract` (stemmed text with

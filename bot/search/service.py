@@ -52,6 +52,7 @@ class SearchSource(Protocol):
     async def index_rows(self, ids: Sequence[int]) -> list[IndexRow]: ...
     async def index_rows_after(self, after_id: int, limit: int) -> list[IndexRow]: ...
     async def count_papers(self) -> int: ...
+    async def announced_nth_newest(self, n: int) -> date | None: ...
     async def papers_by_ids(self, ids: Sequence[int]) -> list[StoredPaper]: ...
     async def get_papers(self, keys: Sequence[str]) -> dict[str, StoredPaper]: ...
 
@@ -73,6 +74,7 @@ class SearchService:
         self.index = index
         self._lock = asyncio.Lock()  # one catch-up or rebuild at a time
         self._warned_locked = False
+        self._window_day: int | None = None  # where the newest engine.COMMON_WINDOW papers start
 
     async def open(self, *, catch_up: bool = True) -> SearchService:
         """Open the index and bring it up to the store (after a crash, or writes by others)."""
@@ -92,7 +94,8 @@ class SearchService:
     ) -> list[ScoredId]:
         """The engine's best paper ids for the query, best first (in a worker thread)."""
         return await asyncio.to_thread(
-            engine.search_ids, self.index, query, limit=limit, offset=offset, exclude_ids=exclude_ids
+            engine.search_ids, self.index, query, limit=limit, offset=offset, exclude_ids=exclude_ids,
+            window_day=self._window_day,
         )
 
     async def hits_for(self, scored: Sequence[ScoredId]) -> list[SearchHit]:
@@ -131,6 +134,7 @@ class SearchService:
         try:
             return await self._catch_up()
         except IndexLockedError as error:
+            await self._refresh_window()
             if not self._warned_locked:
                 log.warning("%s", error)
                 self._warned_locked = True
@@ -146,6 +150,8 @@ class SearchService:
             while True:
                 changes = await self.source.paper_changes_after(self.index.watermark, CATCH_UP_BATCH)
                 if not changes:
+                    if applied or self._window_day is None:
+                        await self._refresh_window()
                     return applied
                 ids = list(dict.fromkeys(paper_id for _seq, paper_id in changes))
                 await self._apply(ids, changes[-1][0])
@@ -154,6 +160,10 @@ class SearchService:
     async def _apply(self, ids: list[int], watermark: int) -> None:
         rows = await self.source.index_rows(ids)
         await asyncio.to_thread(lambda: self.index.apply(_docs(rows), ids, watermark))
+
+    async def _refresh_window(self) -> None:
+        day = await self.source.announced_nth_newest(engine.COMMON_WINDOW)
+        self._window_day = day.toordinal() if day else None
 
     async def rebuild(self, progress: Callable[[int, int], Any] | None = None) -> int:
         """Drop the index and build it again from the store (`paperbot reindex`)."""
@@ -179,6 +189,7 @@ class SearchService:
         await asyncio.to_thread(self.index.commit, watermark)
         await asyncio.to_thread(self.index.wait_merges)
         log.info("search index rebuilt: %d papers in %.1f s", done, time.perf_counter() - started)
+        await self._refresh_window()
         # Anything written while the rebuild ran.
         while changes := await self.source.paper_changes_after(self.index.watermark, CATCH_UP_BATCH):
             await self._apply(list(dict.fromkeys(paper_id for _seq, paper_id in changes)), changes[-1][0])
