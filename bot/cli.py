@@ -34,6 +34,7 @@ from bot.meaning import cli as meaning_cli
 from bot.models import FeedKind
 from bot.present import short_authors, trim
 from bot.search import parse_query
+from bot.search.index import IndexLockedError
 from bot.store import MigrationError, Store
 from bot.taxonomy import categories_of_rss_url, split_categories
 
@@ -373,6 +374,10 @@ async def cmd_reindex(settings: Settings, args: argparse.Namespace, console: Con
             count = await store.search_service.rebuild(report)
         seconds = time.perf_counter() - started
         console.print(f"Indexed {count:,} papers in {seconds:.1f} s into {store.index_dir}.")
+    except IndexLockedError as error:
+        console.print(f"[red]Not rebuilt:[/] {escape(str(error))} (stop the bot first, or give this"
+                      " command its own [database] search_index_dir)")
+        return EXIT_FAILED
     finally:
         await store.close()
     return EXIT_OK

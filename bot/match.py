@@ -64,6 +64,7 @@ What matches nothing:
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -103,6 +104,13 @@ class PaperText:
     authors: Sequence[str]
     categories: Sequence[str]
     has_code: bool = False
+
+    @classmethod
+    def from_index_row(cls, row: Sequence) -> PaperText:
+        """From the store's raw row for the search index (bot.search.service.IndexRow)."""
+        paper_id, title, authors, abstract, categories, _announced, has_code = row
+        return cls(id=paper_id, title=title, abstract=abstract, authors=tuple(json.loads(authors)),
+                   categories=tuple(json.loads(categories)), has_code=bool(has_code))
 
     @classmethod
     def from_stored(cls, paper: StoredPaper) -> PaperText:

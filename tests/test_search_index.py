@@ -219,3 +219,13 @@ async def test_a_query_of_only_common_words_is_answered_from_the_newest_papers(
         # All words first; the any-word reading leaves out the common ones (any paper would do).
         assert sorted(await keys(store, '"of the" whales')) == ["2605.00000", "2605.00010", "2605.00020"]
         assert sorted(await keys(store, "whales ocean")) == ["2605.00000", "2605.00010", "2605.00020"]
+
+
+async def test_reindex_refuses_an_index_a_running_bot_writes(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.toml", [])
+    async with Store(tmp_path / "data" / "paperbot.db") as running:
+        await ingest(running, "https://feeds.example/a", [paper("2605.00001", "Graph lattice models")])
+        result = await run(["--config", str(config), "reindex"], tmp_path)
+        assert result.code == 1
+        assert "in use by another process" in result.out and "Traceback" not in result.err
+        assert await keys(running, "lattice") == ["2605.00001"]  # the running index is untouched
