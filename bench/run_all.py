@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
+SECTIONS = Path("/tmp/paperbot-bench-sections")  # each bench's last output, for --skip
 
 
 def machine() -> list[str]:
@@ -106,10 +107,17 @@ def main() -> None:
              "```sh", "python bench/run_all.py", "```", "", *machine(), ""]
     sections: list[str] = []
     for name, title, command in benches:
-        if name in args.skip:
+        kept = SECTIONS / f"{name}.json"
+        if name in args.skip and kept.exists():  # the last run's output, said as such
+            output, seconds = json.loads(kept.read_text())
+            output += "\n(kept from an earlier run of bench/run_all.py)"
+        elif name in args.skip:
             continue
-        print(f"running {name}: {' '.join(command)}", flush=True)
-        output, seconds = run(command)
+        else:
+            print(f"running {name}: {' '.join(command)}", flush=True)
+            output, seconds = run(command)
+            SECTIONS.mkdir(exist_ok=True)
+            kept.write_text(json.dumps([output, seconds]))
         sections += [f"## {title}", "", "```sh", "python " + " ".join(command), "```", "",
                      "```", output, "```", "", f"({seconds:.0f} s wall time)", ""]
     table = search_table(search_json)

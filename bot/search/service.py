@@ -81,6 +81,8 @@ class SearchService:
         await asyncio.to_thread(self.index.open)
         if catch_up:
             await self.catch_up()
+        else:
+            await self._refresh_window()
         return self
 
     async def close(self) -> None:
