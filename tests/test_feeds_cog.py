@@ -345,3 +345,34 @@ async def test_a_json_feed_is_tested_added_and_posted_live(world: World) -> None
         [post] = live_posts(world)
         assert "**1** new item from **Lab JSON**" in post.content
         assert "news.example.org/2" in post.embeds[0]["description"]
+
+
+async def test_a_live_post_refused_with_5xx_is_finished_at_the_next_poll(world: World) -> None:
+    world.feeds.serve("/blog.xml", rss(range(2)))
+    async with feed_world(world).run_bot() as bot:
+        await feed(world, "add", url=world.feeds.url("/blog.xml"))
+        world.feeds.serve("/blog.xml", rss(range(4)))
+        world.fake.inject("POST /channels/*/messages", status=503, count=3)  # nothing lands
+        await bot.poll_feeds(force=True)
+        assert live_posts(world) == []
+        assert len(await bot.store.unfinished_live_posts()) == 1
+        await bot.poll_feeds(force=True)  # nothing new in the feed, but the claimed post goes out
+        [post] = live_posts(world)
+        assert "**2** new items" in post.content
+        assert await bot.store.unfinished_live_posts() == []
+        await bot.poll_feeds(force=True)
+        assert len(live_posts(world)) == 1
+
+
+async def test_a_landed_post_whose_answers_were_lost_is_found_at_the_next_poll(world: World) -> None:
+    world.feeds.serve("/blog.xml", rss(range(2)))
+    async with feed_world(world).run_bot() as bot:
+        await feed(world, "add", url=world.feeds.url("/blog.xml"))
+        world.feeds.serve("/blog.xml", rss(range(4)))
+        world.fake.inject("POST /channels/*/messages", status=503, count=3, after_processing=True)
+        await bot.poll_feeds(force=True)
+        [claimed] = await bot.store.unfinished_live_posts()
+        await bot.poll_feeds(force=True)  # looked for in the channel, found: not sent again
+        assert await bot.store.unfinished_live_posts() == []
+        [post] = live_posts(world)
+        assert (await bot.store.get_live_post(claimed.id)).message_id == post.id

@@ -156,11 +156,18 @@ class FeedService:
                 await self._disable(feed.id, feed.label, outcome.error or "unknown error",
                                     feed.consecutive_failures)
             return
+        follows = [f for f in await self.store.list_server_feeds(feed_id=feed.id, mode="live")
+                   if f.disabled_at is None]
+        # A post Discord kept refusing (5xx) last time is finished first, found in the channel
+        # if it landed after all.
+        ids = {f.id for f in follows}
+        for post in await self.store.unfinished_live_posts():
+            if post.server_feed_id in ids:
+                await self._send_live(post.id, post.channel_id, feed.label, resuming=True)
         if outcome.status != "new":  # stale, empty, not modified, cached: no new sightings
             return
-        for follow in await self.store.list_server_feeds(feed_id=feed.id, mode="live"):
-            if follow.disabled_at is None:
-                await self.post_live(follow)
+        for follow in follows:
+            await self.post_live(follow)
 
     async def post_live(self, follow: ServerFeed) -> int | None:
         """Claim and post the follow's new items. Returns the live post id (None: nothing new)."""
