@@ -224,3 +224,18 @@ def test_address_policy_judges_disguised_addresses() -> None:
     policy = AddressPolicy(allowed_networks=["10.0.0.0/8"])
     assert policy.allows(ip_address("10.9.9.9")) and policy.allows(ip_address("::ffff:10.9.9.9"))
     assert not policy.allows(ip_address("192.168.0.1"))
+
+
+async def test_feeds_from_discord_on_arxiv_hosts_still_wait_for_the_politeness_limiter(
+    feed_server: FeedServer, fetcher_for
+) -> None:
+    """The guarded path (own pool, checked resolution) shares the one arXiv limiter."""
+    interval = 0.4
+    fetcher = fetcher_for(arxiv={"polite_hosts": ["127.0.0.1"], "min_interval_seconds": interval},
+                          http={"allowed_private_networks": ["127.0.0.1/32"]})
+    urls = [feed_server.serve(f"/rss/g{i}", b"<rss/>") for i in range(3)]
+    await asyncio.gather(fetcher.get(urls[0]), *(fetcher.get(u, public_only=True) for u in urls[1:]))
+    starts = sorted(r.started for r in feed_server.requests)
+    assert len(starts) == 3
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= interval - 0.05
+    assert feed_server.max_active == 1
