@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +130,23 @@ async def test_turned_off_it_says_so() -> None:
     assert not service.ready
     with pytest.raises(MeaningUnavailable, match="turned off"):
         await service.query_vector("anything")
+
+
+async def test_a_large_catch_up_is_compacted_into_the_on_disk_index_as_it_goes(
+    make_settings, meaning_on, tmp_path: Path
+) -> None:
+    settings = make_settings(meaning=meaning_on)
+    async with Store(settings.database.path) as store:
+        count = await load_feeds(store, FEEDS)
+        plain = await _service(settings, store)
+        await plain.embed_pending()
+        built = build_service(settings, store)
+        small = MeaningService(store, built._loader, tmp_path / "vectors", compact_at=40)
+        await small.start()
+        assert small.index.tail_size < 40  # written to the HNSW file in steps, not held in memory
+        assert len(small.index) == count
+        assert (tmp_path / "vectors").is_dir() and any((tmp_path / "vectors").glob("*.usearch"))
+        query = await small.query_vector("protein structure")
+        exact = await plain.nearest_to_text("protein structure", 5)
+        approx = await asyncio.to_thread(small.index.search, query, 5)
+        assert len({n.paper_id for n in approx} & {n.paper_id for n in exact[1]}) >= 4

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bot.meaning.explain import rarity_table, shared_terms, why_line
-from bot.meaning.index import Neighbour, VectorIndex
+from bot.meaning.index import COMPACT_AT, Neighbour, VectorIndex
 from bot.meaning.model import Embedder, ModelUnavailable, paper_text
 from bot.merge import StoredPaper
 from bot.store.meaning import NewVector, PendingPaper
@@ -77,8 +77,10 @@ class MeaningUnavailable(RuntimeError):
 
 
 class MeaningService:
-    def __init__(self, source: MeaningSource, loader: Callable[[], Embedder] | None, index_dir: Path | None):
+    def __init__(self, source: MeaningSource, loader: Callable[[], Embedder] | None, index_dir: Path | None,
+                 *, compact_at: int = COMPACT_AT):
         """loader: opens the model (blocking); None when search by meaning is turned off."""
+        self._compact_at = compact_at
         self.source = source
         self._loader = loader
         self._index_dir = index_dir
@@ -113,7 +115,8 @@ class MeaningService:
             log.exception("%s", self.problem)
             return
         self.index = await asyncio.to_thread(
-            VectorIndex(self._index_dir, self.embedder.model_id, self.embedder.dim).open)
+            VectorIndex(self._index_dir, self.embedder.model_id, self.embedder.dim,
+                        compact_at=self._compact_at).open)
         await self.catch_up()
 
     @property
@@ -199,8 +202,9 @@ class MeaningService:
         while rows := await self.source.vectors_after(embedder.model_id, index.watermark, CATCH_UP_CHUNK):
             await asyncio.to_thread(index.add, rows)
             added += len(rows)
-        if index.needs_compaction():
-            await asyncio.to_thread(index.compact)
+            # Compacted as it goes: a first catch-up over a million vectors never holds them all.
+            if index.needs_compaction():
+                await asyncio.to_thread(index.compact)
         return added
 
     async def rebuild_index(self) -> int:
@@ -263,7 +267,8 @@ class MeaningService:
         if not saved:
             return []
         recent = await self.source.recent_paper_ids(days=days, limit=candidates)
-        pool = [pid for pid in recent if pid not in set(saved)]
+        saved_set = set(saved)
+        pool = [pid for pid in recent if pid not in saved_set]
         ranked = await asyncio.to_thread(rank_for_reader, index, saved, pool)
         top = ranked[: k * 3]
         papers = {p.id: p for p in await self.source.papers_by_ids(
