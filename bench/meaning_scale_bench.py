@@ -11,10 +11,10 @@
   usearch HNSW file, memory-mapped); build time, file size, process RSS.
 - Meaning search: 169 real queries (the relevance bench's paraphrases and titles), each embedded
   by the model and searched (k=100): p50/p95, and recall@10 against exact search.
-- Hybrid: with --store (a store of N papers, e.g. bench/search_bench.py's synthetic one; copied,
-  never written), the whole /search path, hybrid_hits: word engine (tantivy) + meaning + rows +
-  fusion, for 200 queries of real-vocabulary words; p50/p95. The index's paper ids are the
-  store's ids 1..N (the synthetic store has no real abstracts to embed).
+- Hybrid: with --store (a store, e.g. bench/search_bench.py's synthetic 1M one; copied, never
+  written), the whole /search path, hybrid_hits: word engine (tantivy, over the whole store) +
+  meaning + rows + fusion, for 200 queries of real-vocabulary words; p50/p95. The index's paper
+  ids are the store's ids 1..N (the synthetic store has no real abstracts to embed).
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def main() -> None:
             words = [w for t in texts for w in t.split() if w.isalpha() and len(w) > 3]
             hq = [" ".join(rng.sample(words, rng.randint(2, 5))) for _ in range(200)]
             times = asyncio.run(hybrid_latency(copy, opened, embedder, hq))
-            print(f"hybrid /search on the {n:,}-paper store (hybrid_hits, limit 50): "
+            print(f"hybrid /search on {args.store.name} with {n:,} vectors (hybrid_hits, limit 50): "
                   f"p50 {statistics.median(times):.1f} ms, p95 {pct(times, 0.95):.1f} ms")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {peak:.0f} MB (includes the bench's own float32 copy of every vector)")
