@@ -7,12 +7,22 @@ at most one DM a day listing them, right after the day's ingestion or at a set
 hour. What was sent is recorded, so no paper reaches a user twice. A user whose
 DMs are closed is not retried every day: the bot notes it and tells them the
 next time they use a command.
+
+At most one DM per user and day, whatever fails when (as digests, see
+bot/digest/service.py): the day's DM is claimed in the database, with exactly
+what it says, before it is sent; every send of it carries the same nonce with
+enforce_nonce, so Discord drops a retry whose first answer was lost; and after
+a failed or interrupted send the DM channel's latest messages are read before
+anything is sent again. A claim that never landed by the next day is dropped and
+its papers go into that day's DM. Matching keeps a cursor over stored papers, so
+papers ingested just before a crash are still matched after the restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,11 +35,12 @@ import discord
 from bot.community import dmtime
 from bot.community.alerts import describe_update
 from bot.digest.model import Button
+from bot.digest.render import limit_problems
 from bot.errors import CANNOT_DM, discord_code
 from bot.match import CompiledSubscriptions, GroupMatch, PaperText, Subscription
 from bot.meaning.answers import for_you_section
-from bot.present import escape_markdown, fit_lines, md_link, short_authors, trim
-from bot.store.readers import QueuedMatch, QueuedUpdate
+from bot.present import escape_markdown, fit_lines, md_link, short_authors, text_length, trim
+from bot.store.readers import DmDelivery, DmItem, QueuedMatch, QueuedUpdate
 from bot.views import build_view, save_custom_id
 
 if TYPE_CHECKING:
@@ -37,31 +48,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_DM_BUTTONS = 25  # 5 action rows of 5 buttons
+DM_TEXT_BUDGET = 5800  # of Discord's 6,000 characters per message's embeds; the rest for "…and N more"
+DESCRIPTION_BUDGET = 3900  # of 4,096 per embed description
+DM_COLOR = 0x5865F2
+TITLE_WIDTHS = (150, 110, 80)  # titles are trimmed further when a long list would not fit whole
+SEND_ATTEMPTS = 3  # within one delivery; then the DM waits for the next one (history looked at first)
+HISTORY_LOOKBACK = 25  # a DM channel's latest messages searched for a DM whose answer was lost
 
 
 def render_daily_dm(
     matches: Sequence[QueuedMatch], updates: Sequence[QueuedUpdate], *, day: date, max_papers: int,
-    unlisted: int = 0,
-) -> tuple[dict[str, Any], list[Button]]:
-    """The day's DM: numbered matches with links (a 🔖 button each), then bookmark updates."""
-    shown = list(matches[:max_papers])
-    lines = []
-    for number, item in enumerate(shown, 1):
-        paper = item.paper
-        why = f" · matched `{trim(item.subscription, 60).replace('`', '')}`" if item.subscription else ""
-        lines.append(f"**{number}.** {md_link(trim(paper.title, 150), paper.abs_url or paper.hf_url)}\n"
-                     f"{escape_markdown(short_authors(paper.authors, max_names=2))}{why}")
-    description, fitted = fit_lines(lines, 3800, separator="\n\n")
-    shown = shown[:fitted]  # a button only for a paper the text lists
-    more = len(matches) - len(shown) + unlisted
-    if more > 0:
-        description += f"\n\n…and {more} more {'match' if more == 1 else 'matches'} today."
-    embed: dict[str, Any] = {
-        "title": f"📬 Your papers · {day.day} {day:%B %Y}",
-        "description": description or "No new matches today, but your bookmarks changed:",
-        "color": 0x5865F2,
-        "fields": [],
-    }
+    unlisted: int = 0, extra_fields: Sequence[dict[str, Any]] = (),
+) -> tuple[list[dict[str, Any]], list[Button]]:
+    """The day's DM: numbered matches with links (a 🔖 button each), then bookmark updates.
+
+    The list runs over two embeds when one description cannot hold it, so that up to 25
+    papers (dm_max_papers' ceiling) are listed; a paper that does not fit is only counted,
+    and every listed paper has its numbered button (5 rows of 5: Discord's limit, also 25).
+    """
+    shown = list(matches[:min(max_papers, MAX_DM_BUTTONS)])
+    title = f"📬 Your papers · {day.day} {day:%B %Y}"
+    footer = "🔖 saves a paper to /bookmarks · /subscriptions to change what you get"
+    fields = []
     if updates:
         update_lines = []
         for update in updates[:15]:
@@ -69,11 +78,45 @@ def render_daily_dm(
         value, listed = fit_lines(update_lines, 980)
         if len(updates) > listed:
             value += f"\n…and {len(updates) - listed} more updates (see /bookmarks list)"
-        embed["fields"].append({"name": "Updates to your bookmarks", "value": value, "inline": False})
-    embed["footer"] = {"text": "🔖 saves a paper to /bookmarks · /subscriptions to change what you get"}
+        fields.append({"name": "Updates to your bookmarks", "value": value, "inline": False})
+    fields += extra_fields  # e.g. "For you" recommendations: the list makes room for them
+    # Discord allows 6,000 characters over a message's embeds, 4,096 per description.
+    budget = DM_TEXT_BUDGET - text_length(title + footer) - sum(
+        text_length(f["name"] + f["value"]) for f in fields)
+    for title_width in TITLE_WIDTHS:  # shorter titles before fewer papers
+        lines = [_dm_line(number, item, title_width) for number, item in enumerate(shown, 1)]
+        first, in_first = fit_lines(lines, min(DESCRIPTION_BUDGET, budget), separator="\n\n")
+        second, in_second = fit_lines(lines[in_first:], min(DESCRIPTION_BUDGET, budget - text_length(first)),
+                                      separator="\n\n")
+        if in_first + in_second == len(lines):
+            break
+    shown = shown[:in_first + in_second]  # a button only for a paper the text lists
+    more = len(matches) - len(shown) + unlisted
+    if more > 0:
+        tail = f"\n\n…and {more} more {'match' if more == 1 else 'matches'} today."
+        if second:
+            second += tail
+        else:
+            first += tail
+    embeds: list[dict[str, Any]] = [{
+        "title": title,
+        "description": first or "No new matches today, but your bookmarks changed:",
+        "color": DM_COLOR,
+    }]
+    if second:
+        embeds.append({"description": second, "color": DM_COLOR})
+    embeds[-1]["fields"] = fields
+    embeds[-1]["footer"] = {"text": footer}
     buttons = [Button(f"{n}", custom_id=save_custom_id(item.paper.key), emoji="🔖")
-               for n, item in enumerate(shown[:20], 1)]
-    return embed, buttons
+               for n, item in enumerate(shown, 1)]
+    return embeds, buttons
+
+
+def _dm_line(number: int, item: QueuedMatch, title_width: int) -> str:
+    paper = item.paper
+    why = f" · matched `{trim(item.subscription, 60).replace('`', '')}`" if item.subscription else ""
+    return (f"**{number}.** {md_link(trim(paper.title, title_width), paper.abs_url or paper.hf_url)}\n"
+            f"{escape_markdown(short_authors(paper.authors, max_names=2))}{why}")
 
 
 @dataclass(slots=True)
@@ -141,6 +184,8 @@ class ReaderService:
         self.store = bot.store
         self.settings = bot.settings
         self._deliver_lock = asyncio.Lock()
+        self._match_lock = asyncio.Lock()
+        self._matched_recently: set[int] = set()  # paper ids this process matched above the cursor
         self._compiled: tuple[tuple[int, int, int], CompiledSubscriptions, dict[int, int]] | None = None
 
     async def _subscriptions(self) -> tuple[CompiledSubscriptions, dict[int, int]] | None:
@@ -161,10 +206,30 @@ class ReaderService:
         return self._compiled[1], self._compiled[2]
 
     async def match_new_papers(self, paper_ids: list[int]) -> int:
-        """Queue each subscriber's matches among freshly ingested papers. Returns papers queued."""
-        loaded = await self._subscriptions()
-        if loaded is None or not paper_ids:
-            return 0
+        """Queue each subscriber's matches among papers not matched yet. Returns papers queued.
+
+        Called with a fresh batch's papers; also matches any paper above the matcher's cursor,
+        which is what a crash between a batch's commit and its matching leaves behind.
+        """
+        async with self._match_lock:
+            cursor = await self.store.matched_papers_cursor()
+            pending, top = await self.store.papers_to_match(after=cursor)
+            # A batch's papers may have been matched already, above the cursor, by another feed's
+            # round (concurrent polls): matching them twice would count unlisted matches twice.
+            again = [i for i in paper_ids if i <= cursor and i not in self._matched_recently]
+            ids = list(dict.fromkeys([*again, *pending]))
+            if len(self._matched_recently) > 200_000:
+                self._matched_recently.clear()
+            self._matched_recently.update(pending)
+            loaded = await self._subscriptions()
+            if loaded is None or not ids:
+                if top > cursor:
+                    await self.store.queue_matches([], now=self.bot.clock(), matched_up_to=top)
+                return 0
+            return await self._match(loaded, ids, top)
+
+    async def _match(self, loaded: tuple[CompiledSubscriptions, dict[int, int]], paper_ids: list[int],
+                     top: int) -> int:
         compiled, owners = loaded
         # Raw rows: turning 2,000 rows into objects is tens of ms, done in the worker below.
         rows_by_id = {row[0]: row for row in await self.store.index_rows(paper_ids)}
@@ -184,13 +249,16 @@ class ReaderService:
             return rows, unlisted
 
         rows, unlisted = await asyncio.to_thread(work)
-        queued = await self.store.queue_matches(rows, unlisted=unlisted, now=self.bot.clock())
+        queued = await self.store.queue_matches(rows, unlisted=unlisted, now=self.bot.clock(),
+                                                matched_up_to=top)
         log.info("matched %d new papers against %d subscriptions: %d papers queued",
                  len(order), compiled.subscription_count, queued)
         return queued
 
     async def after_ingest(self) -> None:
-        """After a poll round: queue bookmark updates; deliver now unless DMs have a set hour."""
+        """After a poll round: match what a crash left unmatched, queue bookmark updates, and
+        deliver now unless DMs have a set hour."""
+        await self.match_new_papers([])
         await self.store.queue_bookmark_updates(now=self.bot.clock())
         await self.deliver_all(trigger=dmtime.INGEST)  # those whose DM goes out after ingestion
 
@@ -199,48 +267,122 @@ class ReaderService:
         own hour and time zone (/subscriptions settings); None: everyone not switched off."""
         async with self._deliver_lock:
             counts = {"sent": 0, "closed": 0, "skipped": 0}
-            users = await self.store.users_with_queued_dms()
+            unsent = set(await self.store.users_with_unsent_dms())  # claimed earlier: finish them
+            users = sorted(set(await self.store.users_with_queued_dms()) | unsent)
             chosen = await self.store.dm_settings_of(users)
             now = self.bot.clock()
             default = self.settings.readers.dm_hour_utc
             users = [u for u in users if (not chosen[u].off if u in chosen else True) and (
-                trigger is None or dmtime.is_due(chosen.get(u), now, trigger=trigger,
-                                                 default_hour_utc=default))]
+                trigger is None or u in unsent or dmtime.is_due(chosen.get(u), now, trigger=trigger,
+                                                                default_hour_utc=default))]
             for user_id in users:
                 outcome = await self.deliver(user_id)
                 counts[outcome] = counts.get(outcome, 0) + 1
             return counts
 
     async def deliver(self, user_id: int) -> str:
-        """Send one user their DM for today, if they have not had one: sent | closed | skipped."""
+        """Send one user their DM for today, at most once: sent | closed | skipped."""
         today = self.bot.clock().date()
         last, closed_at, _ = await self.store.dm_state(user_id)
-        if last == today or closed_at is not None:
+        if closed_at is not None:
             return "skipped"
+        delivery = await self.store.unsent_dm_delivery(user_id)
+        if delivery is not None and delivery.attempts:
+            # A send was tried: the DM may be there though its answer never came back.
+            try:
+                channel = await self._dm_channel(user_id)
+                landed = await self._find_landed(channel, delivery)
+            except (discord.HTTPException, OSError, TimeoutError) as error:
+                log.warning("cannot check %s's DMs for an unconfirmed DM (%s); will look again "
+                            "at the next delivery", user_id, error)
+                return "skipped"
+            if landed is not None:
+                await self.store.finish_dm_delivery(delivery, message_id=landed, now=self.bot.clock())
+                log.info("daily DM to %s of %s had landed; recorded", user_id, delivery.day)
+                return "sent"
+        if delivery is not None and delivery.day != today:
+            await self.store.drop_dm_delivery(delivery.id)  # it never landed: today's DM carries it
+            delivery = None
+        if delivery is None:
+            if last == today or await self.store.dm_delivery(user_id, today) is not None:
+                return "skipped"
+            delivery = await self._claim(user_id, today)
+            if delivery is None:
+                return "skipped"
+        return await self._send(delivery)
+
+    async def _claim(self, user_id: int, day: date) -> DmDelivery | None:
+        """Compose the day's DM from the queue and claim it, before anything is sent."""
         matches, updates, unlisted = await self.store.queued_dm(user_id)
         if not matches and not updates:
-            return "skipped"
-        embed, buttons = render_daily_dm(matches, updates, day=today, unlisted=unlisted,
-                                         max_papers=self.settings.readers.dm_max_papers)
+            return None
         # Opt-in "For you" recommendations (bot/meaning/, /recommend daily:on).
-        if for_you := await for_you_section(getattr(self.bot, "meaning", None), self.store, user_id,
-                                            days=self.settings.meaning.recommend_days):
-            embed["fields"].append(for_you)
-        try:
-            user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
-            channel = user.dm_channel or await user.create_dm()
-            await channel.send(embed=discord.Embed.from_dict(embed), view=build_view(buttons) or
-                               discord.utils.MISSING, allowed_mentions=discord.AllowedMentions.none())
-        except discord.HTTPException as error:
-            if discord_code(error) == CANNOT_DM:
-                await self.store.note_dms_closed(user_id, now=self.bot.clock())
-                log.info("user %s does not accept DMs; noted, will tell them", user_id)
-                return "closed"
-            log.warning("daily DM to %s failed (%s); will retry with the next delivery", user_id, error)
-            return "skipped"
-        # Listed or counted, every queued item has now been told: none comes again.
-        await self.store.mark_dm_sent(user_id, matches, updates, day=today)
-        return "sent"
+        for_you = await for_you_section(getattr(self.bot, "meaning", None), self.store, user_id,
+                                        days=self.settings.meaning.recommend_days)
+        embeds, buttons = render_daily_dm(matches, updates, day=day, unlisted=unlisted,
+                                          max_papers=self.settings.readers.dm_max_papers,
+                                          extra_fields=[for_you] if for_you else [])
+        # Listed or counted, every queued item is told by this DM: none comes again.
+        items: list[DmItem] = [(m.paper.id or 0, "match", 0) for m in matches]
+        items += [(u.paper.id or 0, "update", u.update_id) for u in updates]
+        problems = limit_problems(None, embeds, buttons)
+        if problems:  # a renderer bug: never claim a DM Discord would refuse
+            raise AssertionError(f"daily DM breaks limits: {problems}")
+        payload = {"embeds": embeds, "buttons": [dataclasses.asdict(b) for b in buttons]}
+        return await self.store.claim_dm_delivery(user_id, day, payload=payload, items=items,
+                                                  unlisted=unlisted, now=self.bot.clock())
+
+    async def _dm_channel(self, user_id: int) -> discord.abc.Messageable:
+        user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
+        return user.dm_channel or await user.create_dm()
+
+    async def _find_landed(self, channel: discord.abc.Messageable, delivery: DmDelivery) -> int | None:
+        """The id of our DM of that day among the channel's latest messages, if it is there."""
+        me = self.bot.user.id if self.bot.user else None
+        title = delivery.payload["embeds"][0].get("title")
+        async for message in channel.history(limit=HISTORY_LOOKBACK):
+            if message.author.id == me and any(e.title == title for e in message.embeds):
+                return message.id
+        return None
+
+    async def _send(self, delivery: DmDelivery) -> str:
+        """Send the claimed DM; retried sends carry the same nonce and look for the DM first."""
+        user_id = delivery.user_id
+        embeds = [discord.Embed.from_dict(e) for e in delivery.payload["embeds"]]
+        view = build_view([Button(**b) for b in delivery.payload["buttons"]])
+        nonce = f"pbdm{delivery.id}"  # deterministic: Discord drops a second send of the same DM
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                channel = await self._dm_channel(user_id)
+                if attempt:
+                    landed = await self._find_landed(channel, delivery)
+                    if landed is not None:
+                        await self.store.finish_dm_delivery(delivery, message_id=landed,
+                                                            now=self.bot.clock())
+                        return "sent"
+                await self.store.note_dm_attempt(delivery.id)
+                message = await channel.send(embeds=embeds, view=view or discord.utils.MISSING, nonce=nonce,
+                                             allowed_mentions=discord.AllowedMentions.none())
+            except discord.HTTPException as error:
+                if discord_code(error) == CANNOT_DM:
+                    await self.store.note_dms_closed(user_id, now=self.bot.clock())
+                    log.info("user %s does not accept DMs; noted, will tell them", user_id)
+                    return "closed"
+                if error.status < 500 and error.status != 429:
+                    log.warning("Discord refused the daily DM to %s (%s); will try again at the "
+                                "next delivery", user_id, error)
+                    return "skipped"
+                failure: Exception = error
+            except (OSError, TimeoutError) as error:
+                failure = error
+            else:
+                await self.store.finish_dm_delivery(delivery, message_id=message.id, now=self.bot.clock())
+                return "sent"
+            if attempt < SEND_ATTEMPTS - 1:
+                await asyncio.sleep(2**attempt)
+        log.warning("daily DM to %s failed (%s); it is claimed, and will be looked for before it is "
+                    "sent again at the next delivery", user_id, failure)
+        return "skipped"
 
     async def note_for_user(self, user_id: int) -> str | None:
         """If the user's DMs were found closed, what to tell them now (once); None otherwise."""

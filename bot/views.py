@@ -54,8 +54,9 @@ def bookmark_result_text(bot: PaperBot, result: str, paper_key: str) -> str:
 class SaveButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:save:(?P<key>\S{1,90})"):
     """🔖 Save: bookmarks the paper for whoever clicks, and tells only them."""
 
-    def __init__(self, paper_key: str):
-        super().__init__(discord.ui.Button(label="Save", custom_id=save_custom_id(paper_key), emoji="🔖",
+    def __init__(self, paper_key: str, label: str = "Save"):
+        # A DM's buttons are numbered after the papers it lists; cards say "Save".
+        super().__init__(discord.ui.Button(label=label, custom_id=save_custom_id(paper_key), emoji="🔖",
                                            style=discord.ButtonStyle.secondary))
         self.paper_key = paper_key
 
@@ -169,7 +170,7 @@ def build_view(buttons: Sequence[Button]) -> discord.ui.View | None:
         if spec.url:
             view.add_item(discord.ui.Button(label=spec.label, url=spec.url, emoji=spec.emoji))
         elif spec.custom_id and spec.custom_id.startswith(SAVE_PREFIX):
-            view.add_item(SaveButton(spec.custom_id.removeprefix(SAVE_PREFIX)))
+            view.add_item(SaveButton(spec.custom_id.removeprefix(SAVE_PREFIX), label=spec.label))
         elif spec.custom_id and spec.custom_id.startswith(SIMILAR_PREFIX):
             view.add_item(SimilarButton(spec.custom_id.removeprefix(SIMILAR_PREFIX)))
         elif spec.custom_id and (more := _MORE.fullmatch(spec.custom_id)):

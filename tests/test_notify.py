@@ -31,20 +31,40 @@ def test_users_get_each_paper_once_capped_and_counted() -> None:
 
 
 def _paper(n: int) -> StoredPaper:
-    return StoredPaper(key=f"2605.{n:05d}", title="T " * 300 + f"[{n}](x) @everyone", authors=["A"] * 50,
+    return StoredPaper(key=f"2605.{n:05d}", title="T " * 300 + f"[{n}](x) @everyone",
+                       authors=[f"Author{'x' * 150} {i}" for i in range(50)],
                        core_source=FeedKind.ARXIV_RSS, abs_url=f"https://arxiv.org/abs/2605.{n:05d}")
 
 
 def test_the_daily_dm_fits_and_offers_a_save_button_per_listed_paper() -> None:
     matches = [QueuedMatch(_paper(n), "graph neural networks " * 10) for n in range(40)]
     updates = [QueuedUpdate(_paper(n), "version", "v1", "v2", n) for n in range(40)]
-    embed, buttons = render_daily_dm(matches, updates, day=date(2026, 5, 12), max_papers=20, unlisted=7)
-    assert limit_problems(None, [embed], buttons) == []
+    embeds, buttons = render_daily_dm(matches, updates, day=date(2026, 5, 12), max_papers=20, unlisted=7)
+    assert limit_problems(None, embeds, buttons) == []
     assert len(buttons) <= 20
-    listed = len(re.findall(r"^\*\*\d+\.\*\* \[", embed["description"], flags=re.MULTILINE))
+    text = "\n".join(e["description"] for e in embeds)
+    listed = len(re.findall(r"^\*\*\d+\.\*\* \[", text, flags=re.MULTILINE))
     assert 0 < listed < 20  # long titles: fewer lines fit than the cap
     assert len(buttons) == listed  # one 🔖 per listed paper, no more
     assert all(b.custom_id and b.custom_id.startswith("pb:save:") for b in buttons)
-    assert "more matches today" in embed["description"]
-    assert "@everyone" not in embed["description"]
-    assert "more updates" in embed["fields"][0]["value"]
+    assert "more matches today" in embeds[-1]["description"]
+    assert "@everyone" not in text
+    assert "more updates" in embeds[-1]["fields"][0]["value"]
+
+
+def test_25_matches_get_25_lines_and_25_buttons_over_two_embeds() -> None:
+    matches = [QueuedMatch(StoredPaper(
+        key=f"2605.{n:05d}", title=f"A fairly long title about transformers and graphs, number {n} " * 2,
+        authors=["Ada Lovelace", "Alan Turing", "Grace Hopper"], core_source=FeedKind.ARXIV_RSS,
+        abs_url=f"https://arxiv.org/abs/2605.{n:05d}"), "cat:cs.LG") for n in range(40)]
+    updates = [QueuedUpdate(_paper(n), "version", "v1", "v2", n) for n in range(3)]
+    embeds, buttons = render_daily_dm(matches, updates, day=date(2026, 5, 12), max_papers=25)
+    assert limit_problems(None, embeds, buttons) == []
+    assert len(embeds) == 2  # one description cannot hold 25 such lines
+    text = "\n".join(e["description"] for e in embeds)
+    numbers = [int(n) for n in re.findall(r"^\*\*(\d+)\.\*\* \[", text, flags=re.MULTILINE)]
+    assert numbers == list(range(1, 26))
+    assert [b.label for b in buttons] == [str(n) for n in range(1, 26)]
+    assert [b.custom_id for b in buttons] == [f"pb:save:2605.{n:05d}" for n in range(25)]
+    assert "…and 15 more matches today." in embeds[-1]["description"]
+    assert embeds[-1]["fields"][0]["name"] == "Updates to your bookmarks"

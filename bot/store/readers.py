@@ -6,6 +6,7 @@ A mixin of `Store` (see repository.py): same connections, same transaction lock.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,36 @@ class QueuedUpdate:
     old: str | None
     new: str | None
     update_id: int
+
+
+DmItem = tuple[int, str, int]  # (paper id, reason: match | update, paper_updates id or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DmDelivery:
+    """One user's DM of one day, claimed before sending (see migration 005)."""
+
+    id: int
+    user_id: int
+    day: date
+    status: str  # sending | sent
+    payload: dict[str, Any]  # {"embeds": [{...}], "buttons": [{label, custom_id, url, emoji}, ...]}
+    items: list[DmItem]
+    unlisted: int
+    attempts: int
+    message_id: int | None
+
+
+_SELECT_DELIVERY = ("SELECT id, user_id, day, status, payload, items, unlisted, attempts, message_id"
+                    " FROM dm_deliveries")
+
+
+def _delivery_from_row(row: Sequence[Any]) -> DmDelivery:
+    return DmDelivery(
+        id=row[0], user_id=row[1], day=date.fromisoformat(row[2]), status=row[3],
+        payload=json.loads(row[4]), items=[(int(p), str(r), int(u)) for p, r, u in json.loads(row[5])],
+        unlisted=row[6], attempts=row[7], message_id=row[8],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,13 +270,34 @@ class ReaderStoreMixin:
         )
         return int(row[0]), int(row[1]), int(row[2])
 
+    async def matched_papers_cursor(self: Store) -> int:
+        """Papers up to this id have been matched against the subscriptions."""
+        rows = await self._fetchall("SELECT value FROM reader_state WHERE name = 'matched_papers'")
+        return int(rows[0][0]) if rows else 0
+
+    async def papers_to_match(self: Store, *, after: int) -> tuple[list[int], int]:
+        """Committed papers stored after the matcher's cursor and announced as new (not only as a
+        replacement), and the highest paper id now stored (the cursor once they are matched)."""
+        # The top first: a batch committed meanwhile lies above it and is matched next time.
+        top = int((await self._fetchall("SELECT COALESCE(MAX(id), 0) FROM papers"))[0][0])
+        rows = await self._fetchall(
+            "SELECT p.id FROM papers p WHERE p.id > ? AND p.id <= ? AND EXISTS (SELECT 1 FROM sightings s"
+            " WHERE s.paper_id = p.id AND (s.announce_type IS NULL OR s.announce_type IN ('new', 'cross')))"
+            " ORDER BY p.id",
+            (after, top),
+        )
+        return [r[0] for r in rows], top
+
     async def queue_matches(
         self: Store, rows: Iterable[tuple[int, int, int]], *, unlisted: dict[int, int] | None = None,
-        now: datetime, chunk: int = 5000,
+        now: datetime, chunk: int = 5000, matched_up_to: int | None = None,
     ) -> int:
         """Queue (user, paper, subscription) matches; papers already sent to the user are skipped.
 
         Written in chunks, one transaction each, so a huge day never holds the writer for long.
+        The counts of unlisted matches and the matcher's cursor (`matched_up_to`) are written
+        together last: a run cut short is simply run again (queueing is idempotent), and nothing
+        is counted twice or skipped.
         """
         stamp = to_db(now)
         added = 0
@@ -270,14 +322,20 @@ class ReaderStoreMixin:
                 batch = []
         if batch:
             added += await flush()
-        if unlisted:
+        if unlisted or matched_up_to is not None:
             async with self.transaction() as db:
                 await db.executemany(
                     "INSERT INTO dm_users (user_id, unlisted_matches) VALUES (?, ?)"
                     " ON CONFLICT (user_id) DO UPDATE SET"
                     " unlisted_matches = unlisted_matches + excluded.unlisted_matches",
-                    list(unlisted.items()),
+                    list((unlisted or {}).items()),
                 )
+                if matched_up_to is not None:
+                    await db.execute(
+                        "INSERT INTO reader_state (name, value) VALUES ('matched_papers', ?)"
+                        " ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+                        (matched_up_to,),
+                    )
         return added
 
     async def queue_bookmark_updates(self: Store, *, now: datetime) -> int:
@@ -309,6 +367,14 @@ class ReaderStoreMixin:
         rows = await self._fetchall("SELECT DISTINCT user_id FROM dm_queue ORDER BY user_id", write=True)
         return [r[0] for r in rows]
 
+    async def users_with_unsent_dms(self: Store) -> list[int]:
+        """Users whose claimed DM is not known to have landed (to be looked for, then finished)."""
+        rows = await self._fetchall(
+            "SELECT DISTINCT user_id FROM dm_deliveries WHERE status = 'sending' ORDER BY user_id",
+            write=True,
+        )
+        return [r[0] for r in rows]
+
     async def queued_dm(
         self: Store, user_id: int
     ) -> tuple[list[QueuedMatch], list[QueuedUpdate], int]:
@@ -333,29 +399,86 @@ class ReaderStoreMixin:
         row = await self._fetchone("SELECT unlisted_matches FROM dm_users WHERE user_id = ?", (user_id,))
         return matches, updates, int(row[0]) if row else 0
 
-    async def mark_dm_sent(
-        self: Store, user_id: int, matches: Sequence[QueuedMatch], updates: Sequence[QueuedUpdate],
-        *, day: date,
-    ) -> None:
-        """The DM went out: what it carried is never sent again, the queue is emptied of it."""
+    # ------------------------------------------------------------------ DM deliveries (at most once)
+
+    async def dm_delivery(self: Store, user_id: int, day: date) -> DmDelivery | None:
+        """The user's DM claimed for `day`, sent or not."""
+        rows = await self._fetchall(
+            f"{_SELECT_DELIVERY} WHERE user_id = ? AND day = ?", (user_id, day.isoformat()), write=True
+        )
+        return _delivery_from_row(rows[0]) if rows else None
+
+    async def unsent_dm_delivery(self: Store, user_id: int) -> DmDelivery | None:
+        """A DM claimed but not known to have landed (a lost answer, a crash), the latest first."""
+        rows = await self._fetchall(
+            f"{_SELECT_DELIVERY} WHERE user_id = ? AND status = 'sending' ORDER BY day DESC LIMIT 1",
+            (user_id,), write=True,
+        )
+        return _delivery_from_row(rows[0]) if rows else None
+
+    async def claim_dm_delivery(
+        self: Store, user_id: int, day: date, *, payload: dict[str, Any],
+        items: Sequence[DmItem], unlisted: int, now: datetime,
+    ) -> DmDelivery:
+        """Claim the user's DM of `day` with what it says, before anything is sent.
+
+        If the day's DM was already claimed (by an earlier attempt), that claim is returned
+        unchanged: a day never gets a second, different DM.
+        """
         async with self.transaction() as db:
-            rows = [(user_id, m.paper.id, "match", 0) for m in matches]
-            rows += [(user_id, u.paper.id, "update", u.update_id) for u in updates]
+            await db.execute(
+                "INSERT OR IGNORE INTO dm_deliveries (user_id, day, payload, items, unlisted, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (user_id, day.isoformat(), json.dumps(payload), json.dumps([list(i) for i in items]),
+                 unlisted, to_db(now)),
+            )
+            async with db.execute(f"{_SELECT_DELIVERY} WHERE user_id = ? AND day = ?",
+                                  (user_id, day.isoformat())) as cur:
+                row = await cur.fetchone()
+        return _delivery_from_row(row)
+
+    async def note_dm_attempt(self: Store, delivery_id: int) -> None:
+        """Recorded before a send: from now on the message may exist, so look before re-sending."""
+        async with self.transaction() as db:
+            await db.execute("UPDATE dm_deliveries SET attempts = attempts + 1 WHERE id = ?", (delivery_id,))
+
+    async def finish_dm_delivery(
+        self: Store, delivery: DmDelivery, *, message_id: int, now: datetime
+    ) -> None:
+        """The DM landed: what it carried is never sent again, the queue is emptied of it."""
+        rows = [(delivery.user_id, *item) for item in delivery.items]
+        async with self.transaction() as db:
             await db.executemany(
                 "INSERT OR IGNORE INTO dm_sent (user_id, paper_id, reason, update_id, sent_on)"
                 " VALUES (?, ?, ?, ?, ?)",
-                [(*r, day.isoformat()) for r in rows],
+                [(*r, delivery.day.isoformat()) for r in rows],
             )
             await db.executemany(
                 "DELETE FROM dm_queue WHERE user_id = ? AND paper_id = ? AND reason = ? AND update_id = ?",
                 rows,
             )
+            # Matches counted after the claim stay counted for the next DM.
             await db.execute(
                 "INSERT INTO dm_users (user_id, last_dm_on) VALUES (?, ?)"
-                " ON CONFLICT (user_id) DO UPDATE SET last_dm_on = excluded.last_dm_on,"
-                " unlisted_matches = 0",
-                (user_id, day.isoformat()),
+                " ON CONFLICT (user_id) DO UPDATE SET last_dm_on = MAX(COALESCE(last_dm_on, ''),"
+                " excluded.last_dm_on), unlisted_matches = MAX(0, unlisted_matches - ?)",
+                (delivery.user_id, delivery.day.isoformat(), delivery.unlisted),
             )
+            # Once sent, only the (user, day) claim matters: the text is not kept, older days go.
+            await db.execute(
+                "UPDATE dm_deliveries SET status = 'sent', message_id = ?, sent_at = ?, payload = '{}',"
+                " items = '[]' WHERE id = ?",
+                (message_id, to_db(now), delivery.id),
+            )
+            await db.execute(
+                "DELETE FROM dm_deliveries WHERE user_id = ? AND status = 'sent' AND day < ?",
+                (delivery.user_id, delivery.day.isoformat()),
+            )
+
+    async def drop_dm_delivery(self: Store, delivery_id: int) -> None:
+        """A claim from an earlier day that never landed: its items go into today's DM instead."""
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM dm_deliveries WHERE id = ? AND status = 'sending'", (delivery_id,))
 
     async def dm_state(self: Store, user_id: int) -> tuple[date | None, datetime | None, bool]:
         """(last daily DM date, when DMs were found closed, whether the user was told)."""
