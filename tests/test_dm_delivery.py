@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from bot.models import AnnounceType
 from bot.store import Store
 from tests.botharness import World
 from tests.fakediscord import FakeDiscord, Message
 from tests.test_cli import paperbot_command
 from tests.test_digests import CL, _config
 from tests.test_readers import Clock
+from tests.test_store import arxiv, ingest
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -149,6 +151,49 @@ async def test_papers_ingested_without_the_matcher_are_matched_at_the_next_round
         await bot.poll_feeds()  # the listing is unchanged: nothing new ingested this round
         [dm] = world.fake.dm_messages(world.member)
         assert "LongNovel" in dm.embeds[0]["description"]
+
+
+# ---------------------------------------------------------------------- the store, on both backends
+
+
+async def test_a_day_is_claimed_once_and_finishing_tells_exactly_its_items(store: Store) -> None:
+    now = datetime(2026, 8, 21, 6, 0, tzinfo=UTC)
+    day = now.date()
+    _, first = await ingest(store, "https://rss.arxiv.org/rss/cs.LG",
+                            [arxiv("2608.00001", "One"), arxiv("2608.00002", "Two"),
+                             arxiv("2608.00003", "Three", kind=AnnounceType.REPLACE)])
+    cursor = await store.matched_papers_cursor()
+    pending, top = await store.papers_to_match(after=cursor)
+    assert len(pending) == 2  # the replacement-only paper is no match
+    one, two = pending
+    await store.queue_matches([(7, one, 0), (7, two, 0)], unlisted={7: 5}, now=now, matched_up_to=top)
+    assert await store.matched_papers_cursor() == top
+    assert await store.papers_to_match(after=top) == ([], top)
+
+    claim = await store.claim_dm_delivery(7, day, payload={"embeds": [{"title": "A"}], "buttons": []},
+                                          items=[(one, "match", 0)], unlisted=5, now=now)
+    again = await store.claim_dm_delivery(7, day, payload={"embeds": [{"title": "B"}], "buttons": []},
+                                          items=[(two, "match", 0)], unlisted=0, now=now)
+    assert again == claim and claim.payload["embeds"][0]["title"] == "A" and claim.attempts == 0
+    await store.note_dm_attempt(claim.id)
+    unsent = await store.unsent_dm_delivery(7)
+    assert unsent is not None and unsent.attempts == 1
+    assert await store.users_with_unsent_dms() == [7]
+    await store.queue_matches([], unlisted={7: 2}, now=now)  # counted after the claim: kept
+    await store.finish_dm_delivery(unsent, message_id=99, now=now)
+    assert await store.unsent_dm_delivery(7) is None
+    done = await store.dm_delivery(7, day)
+    assert done is not None and (done.status, done.message_id) == ("sent", 99)
+    matches, _, unlisted = await store.queued_dm(7)
+    assert [m.paper.id for m in matches] == [two] and unlisted == 2
+    last, _, _ = await store.dm_state(7)
+    assert last == day
+    # The next day's claim replaces nothing of today's, and a claim that never landed is dropped.
+    later = await store.claim_dm_delivery(7, day + timedelta(days=1), payload={"embeds": [], "buttons": []},
+                                          items=[(two, "match", 0)], unlisted=2, now=now)
+    await store.drop_dm_delivery(later.id)
+    assert await store.dm_delivery(7, day + timedelta(days=1)) is None
+    assert first.new_paper_ids
 
 
 # ---------------------------------------------------------------------- killed in the retry window

@@ -305,7 +305,7 @@ class ReaderStoreMixin:
 
         async def flush() -> int:
             async with self.transaction() as db:
-                before = db.total_changes
+                before = _total_changes(db)
                 await db.executemany(
                     "INSERT OR IGNORE INTO dm_queue (user_id, paper_id, reason, update_id, subscription_id,"
                     " queued_at) SELECT ?, ?, 'match', 0, ?, ?"
@@ -313,7 +313,9 @@ class ReaderStoreMixin:
                     "                   AND reason = 'match')",
                     batch,
                 )
-                return db.total_changes - before
+                after = _total_changes(db)
+                # PostgreSQL's driver reports no count for a batch: there, the rows offered.
+                return len(batch) if before is None or after is None else after - before
 
         for user, paper, sub in rows:
             batch.append((user, paper, sub, stamp, user, paper))
@@ -327,13 +329,13 @@ class ReaderStoreMixin:
                 await db.executemany(
                     "INSERT INTO dm_users (user_id, unlisted_matches) VALUES (?, ?)"
                     " ON CONFLICT (user_id) DO UPDATE SET"
-                    " unlisted_matches = unlisted_matches + excluded.unlisted_matches",
+                    " unlisted_matches = dm_users.unlisted_matches + excluded.unlisted_matches",
                     list((unlisted or {}).items()),
                 )
                 if matched_up_to is not None:
                     await db.execute(
                         "INSERT INTO reader_state (name, value) VALUES ('matched_papers', ?)"
-                        " ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+                        " ON CONFLICT (name) DO UPDATE SET value = MAX(reader_state.value, excluded.value)",
                         (matched_up_to,),
                     )
         return added
@@ -348,14 +350,13 @@ class ReaderStoreMixin:
                 latest = (await cur.fetchone())[0]
             if latest <= seen:
                 return 0
-            before = db.total_changes
-            await db.execute(
+            cursor = await db.execute(
                 "INSERT OR IGNORE INTO dm_queue (user_id, paper_id, reason, update_id, queued_at)"
                 " SELECT b.user_id, u.paper_id, 'update', u.id, ? FROM paper_updates u"
                 " JOIN bookmarks b ON b.paper_id = u.paper_id WHERE u.id > ? AND u.id <= ?",
                 (to_db(now), seen, latest),
             )
-            added = db.total_changes - before
+            added = max(cursor.rowcount, 0)
             await db.execute(
                 "INSERT INTO reader_state (name, value) VALUES ('updates_seen', ?)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -460,8 +461,9 @@ class ReaderStoreMixin:
             # Matches counted after the claim stay counted for the next DM.
             await db.execute(
                 "INSERT INTO dm_users (user_id, last_dm_on) VALUES (?, ?)"
-                " ON CONFLICT (user_id) DO UPDATE SET last_dm_on = MAX(COALESCE(last_dm_on, ''),"
-                " excluded.last_dm_on), unlisted_matches = MAX(0, unlisted_matches - ?)",
+                " ON CONFLICT (user_id) DO UPDATE SET last_dm_on ="
+                " MAX(COALESCE(dm_users.last_dm_on, excluded.last_dm_on), excluded.last_dm_on),"
+                " unlisted_matches = MAX(0, dm_users.unlisted_matches - ?)",
                 (delivery.user_id, delivery.day.isoformat(), delivery.unlisted),
             )
             # Once sent, only the (user, day) claim matters: the text is not kept, older days go.
@@ -505,6 +507,11 @@ class ReaderStoreMixin:
                 "UPDATE dm_users SET dms_closed_at = NULL, told_closed = ? WHERE user_id = ?",
                 (int(told), user_id),
             )
+
+
+def _total_changes(db: Any) -> int | None:
+    """SQLite's running count of changed rows; None on PostgreSQL, whose driver has none."""
+    return getattr(db, "total_changes", None)
 
 
 def _describe_subscription(kind: str | None, value: str | None) -> str | None:

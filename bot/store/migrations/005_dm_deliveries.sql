@@ -20,5 +20,5 @@ CREATE INDEX dm_deliveries_open ON dm_deliveries (user_id) WHERE status = 'sendi
 -- How far the matcher has read `papers` (ids only grow): papers above it were ingested but not
 -- yet matched against subscriptions (a crash between the two), and are matched at the next start.
 INSERT INTO reader_state (name, value)
-    SELECT 'matched_papers', COALESCE(MAX(id), 0) FROM papers WHERE 1
+    SELECT 'matched_papers', COALESCE(MAX(id), 0) FROM papers WHERE true
     ON CONFLICT (name) DO NOTHING;
