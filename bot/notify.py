@@ -185,7 +185,8 @@ class ReaderService:
         self.settings = bot.settings
         self._deliver_lock = asyncio.Lock()
         self._match_lock = asyncio.Lock()
-        self._matched_recently: set[int] = set()  # paper ids this process matched above the cursor
+        # Papers matched above the cursor before their own batch called: that call skips them.
+        self._matched_early: set[int] = set()
         self._compiled: tuple[tuple[int, int, int], CompiledSubscriptions, dict[int, int]] | None = None
 
     async def _subscriptions(self) -> tuple[CompiledSubscriptions, dict[int, int]] | None:
@@ -216,11 +217,14 @@ class ReaderService:
             pending, top = await self.store.papers_to_match(after=cursor)
             # A batch's papers may have been matched already, above the cursor, by another feed's
             # round (concurrent polls): matching them twice would count unlisted matches twice.
-            again = [i for i in paper_ids if i <= cursor and i not in self._matched_recently]
+            # Papers announced again (e.g. arXiv cross-lists a paper Hugging Face showed first)
+            # lie below the cursor and are matched as given.
+            again = [i for i in paper_ids if i <= cursor and i not in self._matched_early]
+            self._matched_early.difference_update(paper_ids)
             ids = list(dict.fromkeys([*again, *pending]))
-            if len(self._matched_recently) > 200_000:
-                self._matched_recently.clear()
-            self._matched_recently.update(pending)
+            if len(self._matched_early) > 200_000:
+                self._matched_early.clear()
+            self._matched_early.update(set(pending) - set(paper_ids))
             loaded = await self._subscriptions()
             if loaded is None or not ids:
                 if top > cursor:
