@@ -22,16 +22,26 @@ TOKENIZE = "porter unicode61 remove_diacritics 2"
 
 
 def ensure_fts(db_path: Path) -> bool:
-    """Create and fill the old full-text table if the database lacks it; True if it was built."""
-    with sqlite3.connect(db_path) as db:
+    """Create and fill the old full-text table if the database lacks it (or holds an empty one
+    left by an interrupted build); True if it was built. One transaction: all or nothing."""
+    db = sqlite3.connect(db_path, isolation_level=None)
+    try:
         if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'papers_fts'").fetchone():
-            return False
+            filled = db.execute("SELECT EXISTS (SELECT 1 FROM papers_fts_docsize)").fetchone()[0]
+            empty_store = not db.execute("SELECT EXISTS (SELECT 1 FROM papers)").fetchone()[0]
+            if filled or empty_store:
+                return False
+        db.execute("BEGIN")
+        db.execute("DROP TABLE IF EXISTS papers_fts")
         db.execute(
             "CREATE VIRTUAL TABLE papers_fts USING fts5 (title, authors, abstract,"
             f" content = 'papers', content_rowid = 'id', tokenize = '{TOKENIZE}')"
         )
         db.execute("INSERT INTO papers_fts (papers_fts) VALUES ('rebuild')")
-    return True
+        db.execute("COMMIT")
+        return True
+    finally:
+        db.close()
 
 
 def _filter_clause(query: SearchQuery) -> tuple[str, list[Any]]:
