@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
+KEEP_MARK = "<!-- Below: hand-written sections, kept as they are by bench/run_all.py -->"
 SECTIONS = Path("/tmp/paperbot-bench-sections")  # each bench's last output, for --skip
 
 
@@ -130,7 +131,10 @@ def main() -> None:
                   " search` and `/search` call, limit 50), both engines on the same database in the same"
                   " run:", "", *table, ""]
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text("\n".join(lines + sections))
+    kept_tail = ""
+    if DOC.exists() and KEEP_MARK in DOC.read_text():  # other benches' hand-written sections
+        kept_tail = KEEP_MARK + DOC.read_text().split(KEEP_MARK, 1)[1]
+    DOC.write_text("\n".join(lines + sections) + ("\n" + kept_tail if kept_tail else ""))
     print(f"wrote {DOC}")
 
 
