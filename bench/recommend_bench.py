@@ -8,8 +8,9 @@ reader and each round: 5 papers of the category are the bookmarks, 1 more is hel
 rank the day; the figure is the held-out paper's mean rank (1 = first; lower is better) and how
 often it is in the top 10.
 
-- paperbot: `rank_for_reader` (bot/meaning/service.py): the nearest bookmark's cosine plus half
-  the centroid's, on the model's vectors, exactly what /recommend runs.
+- paperbot: `rank_for_reader` (bot/meaning/service.py), exactly what /recommend runs: the
+  nearest bookmark's cosine plus a class-balanced ridge model of the bookmarks against the day,
+  on the model's vectors.
 - baseline: arxiv-sanity-lite's recipe: tf-idf of title + abstract (1-2 grams, sublinear tf),
   a linear SVM (C=0.01, balanced) with the bookmarks as positives and every other paper of the
   corpus outside the day as negatives, ranking the day by decision value.
@@ -40,16 +41,24 @@ from bot.store import Store
 BROAD = {"cs.LG", "cs.AI", "stat.ML", "cs.CL"}
 
 
-def svm_ranks(texts: dict[int, str], bookmarks: list[int], day: list[int], target: int) -> int:
+def tfidf(texts: dict[int, str]):
+    """Features for every paper, computed once (as arxiv-sanity-lite does for its whole corpus)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
+
+    order = list(texts)
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_df=0.5, max_features=20_000,
+                          stop_words="english")
+    return vec.fit_transform([texts[pid] for pid in order]), {pid: i for i, pid in enumerate(order)}
+
+
+def svm_ranks(features, row: dict[int, int], bookmarks: list[int], day: list[int], target: int) -> int:
     from sklearn.svm import LinearSVC
 
-    train = [pid for pid in texts if pid not in set(day)]
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_df=0.5,
-                          stop_words="english")
-    x_all = vec.fit_transform([texts[pid] for pid in train + day])
-    x_train, x_day = x_all[: len(train)], x_all[len(train):]
-    y = [1 if pid in set(bookmarks) else 0 for pid in train]
+    day_set, marked = set(day), set(bookmarks)
+    train = [pid for pid in row if pid not in day_set]
+    x_train = features[[row[pid] for pid in train]]
+    x_day = features[[row[pid] for pid in day]]
+    y = [1 if pid in marked else 0 for pid in train]
     clf = LinearSVC(C=0.01, class_weight="balanced", max_iter=10_000, tol=1e-6)
     clf.fit(x_train, y)
     scores = clf.decision_function(x_day)
@@ -60,7 +69,7 @@ def svm_ranks(texts: dict[int, str], bookmarks: list[int], day: list[int], targe
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", type=Path)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--day", type=int, default=300)
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
@@ -75,6 +84,7 @@ async def main() -> None:
         ids = await store._fetchall("SELECT id FROM papers")  # bench only: every paper
         papers = await store.papers_by_ids([r[0] for r in ids])
     texts = {p.id: f"{p.title}. {p.abstract}" for p in papers}
+    features, row = tfidf(texts)
     by_cat: dict[str, list[int]] = {}
     for p in papers:
         for c in set(p.categories) - BROAD:
@@ -91,7 +101,7 @@ async def main() -> None:
             day = [*rng.sample(outside, args.day), held]
             ranked = rank_for_reader(service.index, bookmarks, day)
             ours.append([pid for pid, _, _ in ranked].index(held) + 1)
-            svm.append(svm_ranks(texts, bookmarks, day, held))
+            svm.append(svm_ranks(features, row, bookmarks, day, held))
     n = len(ours)
     print(f"{len(readers)} readers (one narrow category each) × {args.rounds} rounds = {n} held-out "
           f"bookmarks; a day of {args.day + 1} papers")
