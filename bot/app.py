@@ -39,7 +39,7 @@ from bot.meaning import MeaningService, build_service
 from bot.notify import ReaderService
 from bot.pacer import RequestPacer
 from bot.search.service import CATCH_UP_INTERVAL_SECONDS
-from bot.store import MigrationError, Store
+from bot.store import MigrationError, Store, StoreError, explain
 from bot.timeutil import Clock, utcnow
 from bot.views import MoreButton, SaveButton, SaveMenu, SimilarButton
 
@@ -110,8 +110,7 @@ class PaperBotMixin:
     async def setup_hook(self) -> None:
         bot: commands.Bot = self  # type: ignore[assignment]
         if not self.sync_only:
-            await self.store.open()
-            self._resources_open = True
+            await self.open_store()
             self.http_session = Fetcher.make_session(self.settings)
             self.fetcher = Fetcher(self.http_session, self.settings, clock=self.clock)
             self.ingestor = Ingestor(self.store, self.fetcher, self.settings, clock=self.clock)
@@ -151,6 +150,13 @@ class PaperBotMixin:
             await bot.load_extension(extension)
         log.info("loaded %d extensions: %s", len(self.extensions_to_load),
                  ", ".join(self.extensions_to_load))
+
+    async def open_store(self) -> None:
+        """Open (and check) the database; `run` does it before logging in, so a broken file
+        is reported at once, not after Discord answered. Idempotent."""
+        if not self._resources_open:
+            await self.store.open(check_integrity=True)
+            self._resources_open = True
 
     async def close(self) -> None:
         """Idempotent: a signal handler and `async with bot` may both call it, concurrently."""
@@ -315,6 +321,7 @@ def run_bot(settings: Settings, token: str) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # non-POSIX
                 loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
         async with bot:
+            await bot.open_store()
             await bot.start(token)
 
     try:
@@ -333,7 +340,13 @@ def run_bot(settings: Settings, token: str) -> int:
     except aiohttp.ClientError as error:
         print(f"Cannot reach Discord at {settings.discord.api_base_url}: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except (OSError, sqlite3.Error, asyncpg.PostgresError, MigrationError) as error:
+    except (StoreError, MigrationError) as error:
+        print(f"paperbot could not start: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except sqlite3.Error as error:
+        print(f"paperbot stopped: {explain(error, settings.database.path)}", file=sys.stderr)
+        return EXIT_FAILED
+    except (OSError, asyncpg.PostgresError) as error:
         print(f"paperbot could not start: {error} (database: {settings.database.display})", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -10,7 +10,9 @@ blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,8 +31,15 @@ from bot.search.service import IndexRow, SearchHit, SearchService
 from bot.store.community import CommunityStoreMixin
 from bot.store.dialect import is_postgres_url
 from bot.store.digests import DigestStoreMixin
+from bot.store.errors import StoreError, explain
 from bot.store.meaning import MeaningStoreMixin
-from bot.store.migrate import migrate
+from bot.store.migrate import (
+    MigrationError,
+    applied_version,
+    bundled_migrations,
+    migrate,
+    pending_migrations,
+)
 from bot.store.pg import PgConnection, load_identity_tables, migrate_postgres
 from bot.store.readers import ReaderStoreMixin
 from bot.store.rows import (
@@ -44,6 +53,8 @@ from bot.store.rows import (
 from bot.timeutil import Clock, date_from_db, date_to_db, from_db, to_db, utcnow
 
 log = logging.getLogger(__name__)
+
+_WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 @dataclass(slots=True)
 class FeedState:
@@ -120,6 +131,10 @@ class BatchResult:
     new_paper_ids: list[int] = field(default_factory=list)
 
 
+def _probe(target: str, uri: bool) -> None:
+    sqlite3.connect(target, uri=uri).close()
+
+
 class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin, MeaningStoreMixin):
     """paperbot's repository. Open once, share everywhere, close at shutdown."""
 
@@ -145,11 +160,30 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin, MeaningStor
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def _connect(self) -> aiosqlite.Connection:
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-        await db.execute("PRAGMA foreign_keys = ON")
-        await db.execute("PRAGMA synchronous = NORMAL")
+    async def _connect(self, *, read_only: bool = False) -> aiosqlite.Connection:
+        target = f"{self.path.resolve().as_uri()}?mode=ro" if read_only else str(self.path)
+        # Try the file with plain sqlite3 first: when aiosqlite fails to connect, its worker
+        # thread outlives the failure and dies noisily once the event loop is closed.
+        await asyncio.to_thread(_probe, target, read_only)
+        pending = aiosqlite.connect(target, isolation_level=None, uri=read_only)
+        try:
+            db = await pending
+        except BaseException:
+            thread = getattr(pending, "_thread", None)
+            if thread is not None:
+                await asyncio.to_thread(thread.join, 5)
+            raise
+        # Any failure from here on must close the connection: its thread would keep the process alive.
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            await db.execute("PRAGMA foreign_keys = ON")
+            if not read_only:
+                await db.execute("PRAGMA synchronous = NORMAL")
+                # After a checkpoint, give back the space a huge (or failed) transaction took.
+                await db.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
+        except BaseException:
+            await db.close()
+            raise
         return db
 
     async def _open_postgres(self) -> None:
@@ -165,7 +199,14 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin, MeaningStor
         pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
         self._reader = PgConnection(pool, query_only=True)
 
-    async def open(self) -> Store:
+    async def open(self, *, read_only: bool = False, check_integrity: bool = False) -> Store:
+        """Open (creating and migrating unless `read_only`); any problem is a one-line `StoreError`.
+
+        `read_only` opens the SQLite file without writing to it at all (searches, listings): it
+        works on a read-only file and never migrates; a file that needs migrating is refused
+        (kind "outdated"), since only a writing command may change it. `check_integrity` runs
+        SQLite's quick_check first. Both are SQLite's: PostgreSQL ignores them.
+        """
         if self._writer is not None:
             return self
         if self.url is not None:
@@ -177,31 +218,82 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin, MeaningStor
                 await self.close()
                 raise
             return self
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
         try:
-            async with self._writer.execute("PRAGMA journal_mode = WAL") as cursor:
-                await cursor.fetchone()
-            self.schema_version = await migrate(self._writer)
-            self._reader = await self._connect()
-            await self._reader.execute("PRAGMA query_only = ON")
+            if read_only:
+                await self._open_read_only()
+            else:
+                await self._open_read_write()
+            if check_integrity:
+                await self._quick_check()
             self._search = await SearchService(self, SearchIndex(self.index_dir)).open(
                 catch_up=self._search_catch_up)
-        except BaseException:
+        except BaseException as error:
             await self.close()
+            if isinstance(error, (sqlite3.Error, OSError)):
+                raise explain(error, self.path, busy_timeout_ms=self._busy_timeout_ms) from error
             raise
         return self
+
+    async def _open_read_write(self) -> None:
+        if str(self.path) != ":memory:":
+            if self.path.is_dir():
+                raise explain(sqlite3.OperationalError("unable to open database file"), self.path)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        async with self._writer.execute("PRAGMA journal_mode = WAL") as cursor:
+            await cursor.fetchone()
+        self.schema_version = await migrate(self._writer)
+        self._reader = await self._connect()
+        await self._reader.execute("PRAGMA query_only = ON")
+
+    async def _open_read_only(self) -> None:
+        if not self.path.exists():
+            raise StoreError(f"{self.path} does not exist yet: the store is empty "
+                             "(run `paperbot fetch` first)", path=self.path, kind="missing")
+        if self.path.is_dir():
+            raise explain(sqlite3.OperationalError("unable to open database file"), self.path)
+        db = await self._connect(read_only=True)
+        # One connection serves both roles: anything that tries to write fails, loudly.
+        self._writer = self._reader = db
+        self.schema_version = await applied_version(db)
+        migrations = bundled_migrations()
+        latest = migrations[-1].version if migrations else 0
+        if self.schema_version > latest:
+            raise MigrationError(
+                f"the database is at schema version {self.schema_version}, newer than this "
+                f"paperbot knows ({latest}); upgrade paperbot or restore a backup"
+            )
+        if await pending_migrations(db, migrations):
+            raise StoreError(
+                f"{self.path} is at schema version {self.schema_version} and needs upgrading: "
+                "run a command that writes (`paperbot fetch`) or start the bot once",
+                path=self.path, kind="outdated",
+            )
+
+    async def _quick_check(self) -> None:
+        """A damaged file is said so at start, not halfway through a digest."""
+        async with self.reader.execute("PRAGMA quick_check(1)") as cursor:
+            row = await cursor.fetchone()
+        if row is None or row[0] != "ok":
+            raise explain(sqlite3.DatabaseError(
+                f"database disk image is malformed: {row[0] if row else 'no answer'}"), self.path)
 
     async def close(self) -> None:
         search, self._search = self._search, None
         if search is not None:
             await search.close()
-        for name in ("_reader", "_writer"):
-            db = getattr(self, name)
-            setattr(self, name, None)
-            if db is not None:
-                await db.close()
+        reader, writer = self._reader, self._writer
+        self._reader = self._writer = None
+        if reader is not None and reader is not writer:
+            with contextlib.suppress(sqlite3.Error):
+                await reader.close()
+        if writer is not None:
+            if reader is not writer and self.dialect == "sqlite":
+                # Leave no big WAL behind (after a failed huge write, say, on a full disk).
+                with contextlib.suppress(sqlite3.Error):
+                    await writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with contextlib.suppress(sqlite3.Error):
+                await writer.close()
 
     async def __aenter__(self) -> Store:
         return await self.open()
@@ -236,7 +328,11 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin, MeaningStor
             try:
                 yield db
             except BaseException:
-                await db.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk): keep the
+                # original error, not "cannot rollback - no transaction is active".
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        await db.execute("ROLLBACK")
                 raise
             else:
                 await db.execute("COMMIT")
