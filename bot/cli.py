@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import re
+import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -35,12 +40,18 @@ from bot.models import FeedKind
 from bot.present import short_authors, trim
 from bot.search import parse_query
 from bot.search.index import IndexLockedError
-from bot.store import MigrationError, Store
+from bot.store import FeedState, MigrationError, Store, StoreError, explain
 from bot.taxonomy import categories_of_rss_url, split_categories
 
+# Exit codes (README, "Exit codes"): 3 is `run`'s rejected token (bot.app), 130 an interrupt.
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# Beyond these, numbers are typing mistakes (and overflow dates or SQLite integers).
+MAX_DAYS = 36_500  # a century
+MAX_LIMIT = 10_000
 
 log = logging.getLogger("paperbot")
 
@@ -71,19 +82,109 @@ class Core:
 
 
 @asynccontextmanager
-async def open_core(settings: Settings) -> AsyncIterator[Core]:
+async def open_core(settings: Settings, *, read_only: bool = False,
+                    check_integrity: bool = False) -> AsyncIterator[Core]:
+    """`read_only` commands (search, feeds) open the file without writing to it at all, so they
+    work on a read-only copy and never race a running bot for the write lock."""
     store = Store(settings.database.location, busy_timeout_ms=settings.database.busy_timeout_ms,
                   index_dir=settings.database.search_index_dir)
-    await store.open()
-    session = Fetcher.make_session(settings)
+    if read_only:
+        try:
+            await store.open(read_only=True)
+        except StoreError as error:
+            if error.kind != "outdated":
+                raise
+            await store.open()  # the first command after an upgrade brings the schema forward
+    else:
+        await store.open(check_integrity=check_integrity)
+    session = None
     try:
+        session = Fetcher.make_session(settings)
         fetcher = Fetcher(session, settings)
         ingestor = Ingestor(store, fetcher, settings)
-        await ingestor.sync_feeds()
+        if not read_only:
+            await ingestor.sync_feeds()
         yield Core(settings, store, fetcher, ingestor)
     finally:
-        await session.close()
+        if session is not None:
+            await session.close()
         await store.close()
+
+
+class FeedProgress:
+    """What a poll is doing, on stderr: a live line on a terminal, plain lines with --progress.
+
+    A 50,000-item feed takes seconds to download, parse and store; silence looks like a hang.
+    """
+
+    def __init__(self, err: Console, *, plain: bool, live: bool, heartbeat: float = 2.0):
+        self.err = err
+        self.plain = plain
+        self.live = live and not plain
+        self.heartbeat = heartbeat
+        self._current: dict[int, tuple[str, str, float]] = {}
+        self._status: Any = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_command(cls, err: Console, asked: bool) -> FeedProgress | None:
+        if asked:
+            return cls(err, plain=True, live=False)
+        if err.is_terminal:
+            return cls(err, plain=False, live=True)
+        return None
+
+    def __call__(self, feed: FeedState, stage: str, amount: int | None) -> None:
+        what = stage
+        if stage == "parsing" and amount is not None:
+            what = f"parsing {amount / 1_000_000:.1f} MB"
+        elif stage == "storing" and amount is not None:
+            what = f"storing {amount:,} items"
+        self._current[feed.id] = (feed.label, what, time.monotonic())
+        if self.plain:
+            self.err.print(f"… {escape(feed.label)}: {what}", highlight=False, soft_wrap=True)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._status is not None and self._current:
+            label, what, since = list(self._current.values())[-1]
+            others = len(self._current) - 1
+            more = f" (+{others} more feeds)" if others > 0 else ""
+            self._status.update(f"{escape(label)}: {what} ({time.monotonic() - since:.0f} s){more}")
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            now = time.monotonic()
+            for label, what, since in list(self._current.values()):
+                if self.plain and now - since >= self.heartbeat:
+                    self.err.print(f"… {escape(label)}: still {what} ({now - since:.0f} s)",
+                                   highlight=False, soft_wrap=True)
+            self._refresh()
+
+    async def __aenter__(self) -> FeedProgress:
+        if self.live:
+            self._status = self.err.status("polling feeds…")
+            self._status.start()
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._status is not None:
+            self._status.stop()
+
+
+async def _poll_all(core: Core, args: argparse.Namespace, **options: Any) -> list[FeedOutcome]:
+    progress = FeedProgress.for_command(Console(stderr=True, highlight=False),
+                                        getattr(args, "progress", False))
+    if progress is None:
+        return await core.ingestor.poll_all(backoff=False, **options)
+    async with progress:
+        return await core.ingestor.poll_all(backoff=False, progress=progress, **options)
 
 
 # ---------------------------------------------------------------------- fetch
@@ -127,8 +228,8 @@ def _outcome_line(outcome: FeedOutcome) -> str:
 
 
 async def cmd_fetch(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    async with open_core(settings) as core:
-        outcomes = await core.ingestor.poll_all(force=args.force, backoff=False)
+    async with open_core(settings, check_integrity=True) as core:
+        outcomes = await _poll_all(core, args, force=args.force)
         embedded = await meaning_cli.embed_after_fetch(settings, core.store, console, quiet=args.json)
     if args.json:
         print(json.dumps([o.as_dict() for o in outcomes], indent=2))
@@ -143,9 +244,30 @@ async def cmd_fetch(settings: Settings, args: argparse.Namespace, console: Conso
 # ---------------------------------------------------------------------- feeds
 
 
+def _as_configured(settings: Settings, stored: list[FeedState]) -> list[FeedState]:
+    """The stored states, seen through the current config (read-only: nothing is synced)."""
+    configured = {feed.url: feed for feed in settings.feeds}
+    shown = []
+    for feed in stored:
+        if feed.origin == "config" and feed.url not in configured:
+            feed.enabled = False
+        elif feed.url in configured:
+            feed.enabled = configured[feed.url].enabled
+            feed.name = configured[feed.url].name or feed.name
+        shown.append(feed)
+    return shown
+
+
 async def cmd_feeds(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    async with open_core(settings) as core:
-        feeds = await core.store.list_feeds()
+    try:
+        async with open_core(settings, read_only=True) as core:
+            feeds = _as_configured(settings, await core.store.list_feeds())
+    except StoreError as error:
+        if error.kind != "missing":
+            raise
+        feeds = []
+    stored = {f.url for f in feeds}
+    waiting = [f.url for f in settings.feeds if f.url not in stored and f.enabled]
     if args.json:
         print(json.dumps([
             {
@@ -156,7 +278,9 @@ async def cmd_feeds(settings: Settings, args: argparse.Namespace, console: Conso
                 "next_attempt_at": f.next_attempt_at.isoformat() if f.next_attempt_at else None,
             }
             for f in feeds
-        ], indent=2))
+        ] + [{"url": url, "kind": None, "enabled": True, "origin": "config", "failing": False,
+              "consecutive_failures": 0, "last_error": None, "last_success_at": None,
+              "next_attempt_at": None} for url in waiting], indent=2))
         return EXIT_OK
     table = Table(title="Feeds")
     for column in ("feed", "kind", "state", "last success", "last error"):
@@ -171,6 +295,8 @@ async def cmd_feeds(settings: Settings, args: argparse.Namespace, console: Conso
             f"{f.last_success_at:%Y-%m-%d %H:%M}" if f.last_success_at else "never",
             escape(f.last_error or "") if f.consecutive_failures else "",
         )
+    for url in waiting:
+        table.add_row(escape(url), "?", "not polled yet", "never", "")
     console.print(table)
     return EXIT_OK
 
@@ -197,16 +323,27 @@ async def cmd_preview(settings: Settings, args: argparse.Namespace, console: Con
     else:
         categories = _default_categories(settings)
 
-    async with open_core(settings) as core:
-        failures: list[FeedOutcome] = []
-        if await core.store.count_papers() == 0:
+    failures: list[FeedOutcome] = []
+    day, listing, hf_day, hf_papers = None, [], None, []
+    empty = True
+    try:
+        async with open_core(settings, read_only=True) as core:
+            if await core.store.count_papers() > 0:
+                empty = False
+                day, listing = await core.store.latest_listing(categories)
+                hf_day, hf_papers = await core.store.latest_hf_day()
+    except StoreError as error:
+        if error.kind != "missing":
+            raise
+    if empty:
+        async with open_core(settings, check_integrity=True) as core:
             console.print("[dim]The store is empty: fetching the feeds first…[/]")
-            outcomes = await core.ingestor.poll_all(backoff=False)
+            outcomes = await _poll_all(core, args)
             failures = [o for o in outcomes if not o.ok]
             for outcome in outcomes:
                 console.print(_outcome_line(outcome), highlight=False)
-        day, listing = await core.store.latest_listing(categories)
-        hf_day, hf_papers = await core.store.latest_hf_day()
+            day, listing = await core.store.latest_listing(categories)
+            hf_day, hf_papers = await core.store.latest_hf_day()
 
     if day is None and not hf_papers:
         if failures:
@@ -273,17 +410,34 @@ def _print_paper(console: Console, number: int, entry: DigestEntry) -> None:
 
 async def cmd_search(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     query = parse_query(
-        args.query,
+        " ".join(args.query),
         category=args.category,
         author=args.author,
         since_days=args.since,
         has_code=args.has_code,
     )
-    async with open_core(settings) as core:
-        hits, ranking, note = await meaning_cli.search_hits(settings, core.store, query, limit=args.limit,
-                                                            mode=args.mode)
+    err = Console(stderr=True, highlight=False)
+    ranking, note = None, None
+    try:
+        async with open_core(settings, read_only=True) as core:
+            empty = await core.store.count_papers() == 0
+            if not empty:
+                hits, ranking, note = await meaning_cli.search_hits(
+                    settings, core.store, query, limit=args.limit, mode=args.mode)
+    except StoreError as error:
+        if error.kind != "missing":
+            raise
+        empty = True
+    if empty and not query.is_empty:
+        if args.json:
+            print("[]")
+        err.print(f"The store is empty: nothing to search yet ({escape(str(settings.database.path))}). "
+                  "Run [bold]paperbot fetch[/] first.", soft_wrap=True)
+        return EXIT_FAILED
+    if empty:
+        hits = []
     if note:
-        Console(stderr=True, highlight=False).print(f"[yellow]note:[/] {escape(note)}")
+        err.print(f"[yellow]note:[/] {escape(note)}")
     if args.json:
         print(json.dumps([
             {
@@ -332,7 +486,7 @@ async def cmd_backfill(settings: Settings, args: argparse.Namespace, console: Co
     if unknown or len(known) != 1:
         console.print(f"[red]Not one arXiv category:[/] {escape(args.category)}")
         return EXIT_USAGE
-    async with open_core(settings) as core:
+    async with open_core(settings, check_integrity=True) as core:
         with Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console,
@@ -423,70 +577,241 @@ def cmd_sync(settings: Settings, args: argparse.Namespace, console: Console) -> 
     return sync_commands(settings, token, guild_id=args.guild, console=console)
 
 
+# ---------------------------------------------------------------------- backup, restore
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from pathlib import Path
+
+    from bot.store.backup import backup
+
+    if settings.database.effective_url:
+        raise StoreError("paperbot backup copies an SQLite file; for PostgreSQL use pg_dump")
+    made = backup(Path(settings.database.path), Path(args.path),
+                  busy_timeout_ms=settings.database.busy_timeout_ms, replace=args.force)
+    console.print(f"Backed up {made.papers:,} papers (schema version {made.schema_version}, "
+                  f"{made.size / 1_000_000:.1f} MB) to {escape(str(made.path))}; the copy passed "
+                  "SQLite's quick_check.", soft_wrap=True)
+    return EXIT_OK
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from pathlib import Path
+
+    from bot.store.backup import restore
+
+    if settings.database.effective_url:
+        raise StoreError("paperbot restore puts back an SQLite file; for PostgreSQL use pg_restore")
+    done = restore(Path(args.path), Path(settings.database.path))
+    kept = (f"; the previous database is kept as {escape(str(done.set_aside))}"
+            if done.set_aside else "")
+    console.print(f"Restored {done.snapshot.papers:,} papers (schema version "
+                  f"{done.snapshot.schema_version}) from {escape(str(args.path))} to "
+                  f"{escape(str(settings.database.path))}{kept}.", soft_wrap=True)
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- entry point
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="paperbot",
-        description="Research papers from arXiv, Hugging Face and RSS, for Discord.",
-    )
-    parser.add_argument("--config", metavar="PATH",
-                        help="config file (default: $PAPERBOT_CONFIG, else ./config.toml, else defaults)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--version", action="version", version=f"paperbot {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is answered in one line (usage is one `--help` away)."""
 
-    fetch = sub.add_parser("fetch", help="poll every feed once now")
-    fetch.add_argument("--json", action="store_true", help="machine-readable summary")
-    fetch.add_argument("--force", action="store_true",
-                       help="ignore the servers' cache lifetimes too (still a conditional GET)")
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
-    feeds = sub.add_parser("feeds", help="each feed's state: last success, failures, backoff")
-    feeds.add_argument("--json", action="store_true")
 
-    preview = sub.add_parser("preview", help="show the digest of the latest announcement")
-    preview.add_argument("--category", action="append", metavar="CAT", help="arXiv category (repeatable)")
-    preview.add_argument("--limit", type=_positive, default=10, metavar="N")
+def _verbose(parser: argparse.ArgumentParser, *, where: str) -> None:
+    # On the subcommands with SUPPRESS, so `paperbot fetch -v` and `paperbot -v fetch` both work.
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        default=False if where == "top" else argparse.SUPPRESS,
+                        help="debug logging on stderr")
 
-    search = sub.add_parser("search", help="search stored papers")
-    search.add_argument("query", help='words, "a phrase", author:name, cat:cs.LG or an arXiv id')
-    search.add_argument("--category", metavar="C")
-    search.add_argument("--author", metavar="A")
-    search.add_argument("--since", type=_positive, metavar="DAYS")
-    search.add_argument("--has-code", action="store_true")
-    search.add_argument("--limit", type=_positive, default=10, metavar="N")
-    search.add_argument("--json", action="store_true")
-    search.add_argument("--mode", choices=meaning_cli.MODES, default="hybrid",
-                        help="hybrid: by meaning and words (default); words; meaning")
 
-    backfill = sub.add_parser("backfill", help="load past papers of a category from the arXiv API")
-    backfill.add_argument("--category", required=True, metavar="CAT")
-    backfill.add_argument("--days", type=_positive, required=True, metavar="N")
-
-    sub.add_parser("reindex", help="rebuild the search index from the database (progress bar)")
-    meaning_cli.add_parsers(sub)  # embed, similar
-
-    sub.add_parser("check-config", help="validate and print the effective settings")
-    sub.add_parser("run", help="start the Discord bot (needs DISCORD_TOKEN)")
-    sync = sub.add_parser("sync", help="register slash commands with Discord")
-    sync.add_argument("--guild", type=int, metavar="ID", help="one server only (instant)")
+def _subcommand(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=summary, description=description)
+    _verbose(parser, where=name)
     return parser
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("expected a number of at least 1")
-    return value
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="paperbot",
+        description="Research papers from arXiv, Hugging Face and RSS, for Discord.",
+        epilog="Exit codes: 0 done, 1 failed (a feed, the database, Discord; or the output was "
+               "closed early), 2 bad command line or configuration, 3 Discord rejected the token, "
+               "130 interrupted.",
+    )
+    parser.add_argument("--config", metavar="PATH",
+                        help="config file (default: $PAPERBOT_CONFIG, else ./config.toml, else defaults)")
+    _verbose(parser, where="top")
+    parser.add_argument("--version", action="version", version=f"paperbot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fetch = _subcommand(sub, "fetch", "poll every feed once now",
+                        "Poll every enabled feed once, store what is new, and print one line per "
+                        "feed. A feed that failed before is retried at once.")
+    fetch.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
+    fetch.add_argument("--force", action="store_true",
+                       help="ignore the servers' cache lifetimes too (still a conditional GET)")
+    fetch.add_argument("--progress", action="store_true",
+                       help="report each feed's download, parse and store on stderr "
+                            "(automatic on a terminal)")
+
+    feeds = _subcommand(sub, "feeds", "each feed's state: last success, failures, backoff",
+                        "List the feeds and how polling them has gone. Reads the database "
+                        "without writing to it.")
+    feeds.add_argument("--json", action="store_true", help="machine-readable list on stdout")
+
+    preview = _subcommand(sub, "preview", "show the digest of the latest announcement",
+                          "Show the latest arXiv announcement as a digest would rank it, and the "
+                          "latest Hugging Face day. An empty store is fetched first.")
+    preview.add_argument("--category", action="append", metavar="CAT",
+                         help="arXiv category (repeatable; default: the configured arXiv feeds')")
+    preview.add_argument("--limit", type=_bounded(MAX_LIMIT, "papers"), default=10, metavar="N",
+                         help="papers to show per listing (default 10)")
+    preview.add_argument("--progress", action="store_true",
+                         help="when it fetches: report each feed's progress on stderr "
+                              "(automatic on a terminal)")
+
+    search = _subcommand(sub, "search", "search stored papers",
+                         'Search the stored papers. Words, "a phrase", -excluded words, '
+                         "author:name, cat:cs.LG or an arXiv id. Reads the database without "
+                         "writing to it.")
+    search.add_argument("query", nargs="*",
+                        help='words, "a phrase", -excluded, author:name, cat:cs.LG or an arXiv id')
+    search.add_argument("--category", metavar="C", help="only papers in this category (e.g. cs.CL)")
+    search.add_argument("--author", metavar="A", help="only papers with an author of this name")
+    search.add_argument("--since", type=_bounded(MAX_DAYS, "days"), metavar="DAYS",
+                        help="only papers announced in the last DAYS days")
+    search.add_argument("--has-code", action="store_true", help="only papers with a code link")
+    search.add_argument("--limit", type=_bounded(MAX_LIMIT, "papers"), default=10, metavar="N",
+                        help="at most N results (default 10)")
+    search.add_argument("--json", action="store_true", help="machine-readable results on stdout")
+    search.add_argument("--mode", choices=meaning_cli.MODES, default="hybrid",
+                        help="hybrid: by meaning and words (default); words; meaning")
+
+    backfill = _subcommand(sub, "backfill", "load past papers of a category from the arXiv API",
+                           "Load the papers of one arXiv category from the last N days through "
+                           "the arXiv API, politely paced (3 s between pages).")
+    backfill.add_argument("--category", required=True, metavar="CAT", help="one arXiv category")
+    backfill.add_argument("--days", type=_bounded(MAX_DAYS, "days"), required=True, metavar="N",
+                          help="how many days back")
+
+    _subcommand(sub, "reindex", "rebuild the search index from the database (progress bar)",
+                "Build the search index again from the database. The index is derived from "
+                "the database: nothing is lost.")
+    meaning_cli.add_parsers(sub)  # embed, similar
+    for name in ("embed", "similar"):
+        _verbose(sub.choices[name], where=name)
+    _subcommand(sub, "check-config", "validate and print the effective settings",
+                "Validate the configuration and print the settings in effect (token masked).")
+    _subcommand(sub, "run", "start the Discord bot (needs DISCORD_TOKEN)",
+                "Start the bot: poll feeds, post digests, answer commands, until stopped "
+                "(SIGTERM or Ctrl-C).")
+    sync = _subcommand(sub, "sync", "register slash commands with Discord",
+                       "Register the slash commands with Discord, globally (up to an hour to "
+                       "appear) or for one server (instant).")
+    sync.add_argument("--guild", type=int, metavar="ID", help="one server only (instant)")
+
+    backup = _subcommand(sub, "backup", "copy the database safely, even while the bot runs",
+                         "Copy the database with SQLite's online backup, safe while the bot "
+                         "runs, then check the copy. PATH may be a folder (a dated file is "
+                         "made in it).")
+    backup.add_argument("path", metavar="PATH", help="file or folder to write the backup to")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
+
+    restore = _subcommand(sub, "restore", "put a backup back in place (stop the bot first)",
+                          "Check a backup, set the current database aside (as "
+                          "NAME.replaced-TIMESTAMP) and put the backup in its place. Stop the "
+                          "bot first: restore refuses while another process uses the database.")
+    restore.add_argument("path", metavar="BACKUP", help="a file made by `paperbot backup`")
+    return parser
+
+
+def _bounded(maximum: int, unit: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected at least 1, got {text}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"expected at most {maximum:,} {unit}, got {text}")
+        return value
+
+    return parse
+
+
+_EXCLUDED = re.compile(r"^-[^-\d]")
+
+
+def _split_excluded_words(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """Take `-word` (an excluded search word, as README shows) out of a search command line.
+
+    argparse would read it as an unknown option; it is a query word unless it is one of
+    search's options. Returns (the command line without them, the words).
+    """
+    commands = {"search"}
+    position = 0
+    while position < len(argv):
+        token = argv[position]
+        if token == "--config":
+            position += 2
+            continue
+        if not token.startswith("-"):
+            break
+        position += 1
+    if position >= len(argv) or argv[position] not in commands:
+        return argv, []
+    options: dict[str, bool] = {}  # option -> takes a value
+    for action in _subparser(parser, argv[position])._actions:
+        for option in action.option_strings:
+            options[option] = action.nargs != 0
+    kept, words = argv[: position + 1], []
+    rest = iter(argv[position + 1:])
+    for token in rest:
+        if token == "--":
+            kept.append(token)
+            kept.extend(rest)
+            break
+        name = token.split("=", 1)[0]
+        if name in options:
+            kept.append(token)
+            if options[name] and "=" not in token:
+                kept.append(next(rest, ""))
+        elif _EXCLUDED.match(token):
+            words.append(token)
+        else:
+            kept.append(token)
+    return kept, words
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    raise KeyError(name)
+
+
+def _one_line(err: Console, message: str) -> None:
+    err.print(f"[bold red]paperbot:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+def _quiet_stdout() -> None:
+    """The reader went away (`paperbot search x | head -1`): stop writing, say nothing."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments, excluded = _split_excluded_words(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(arguments)
+    if excluded:
+        args.query = [*args.query, *excluded]
     console = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
     try:
@@ -496,6 +821,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     settings = loaded.settings
     _configure_logging(settings, args.verbose, args.command)
+    database = settings.database.path
 
     try:
         if args.command == "check-config":
@@ -504,6 +830,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(settings, err)
         if args.command == "sync":
             return cmd_sync(settings, args, console)
+        if args.command == "backup":
+            return cmd_backup(settings, args, console)
+        if args.command == "restore":
+            return cmd_restore(settings, args, console)
         handler = {
             "fetch": cmd_fetch,
             "feeds": cmd_feeds,
@@ -514,15 +844,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             "embed": meaning_cli.cmd_embed,
             "similar": meaning_cli.cmd_similar,
         }[args.command]
-        return asyncio.run(handler(settings, args, console))
-    except MigrationError as error:
-        err.print(f"[bold red]Database error:[/] {escape(str(error))}")
+        code = asyncio.run(handler(settings, args, console))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_FAILED  # as rich does for its own writes: quiet, but the output was cut short
+    except (StoreError, MigrationError) as error:
+        _one_line(err, str(error))
+        return EXIT_FAILED
+    except sqlite3.Error as error:
+        _one_line(err, str(explain(error, database, busy_timeout_ms=settings.database.busy_timeout_ms)))
         return EXIT_FAILED
     except OSError as error:
-        err.print(f"[bold red]Error:[/] {escape(str(error))}")
+        _one_line(err, str(error))
         return EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

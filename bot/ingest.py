@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +94,12 @@ def backoff_delay(failures: int, settings: Settings) -> timedelta:
 
 NewPapersListener = Callable[[list[int]], Awaitable[None]]
 FeedListener = Callable[[FeedOutcome], Awaitable[None]]
+# Called as a poll moves on: (feed, "downloading" | "parsing" | "storing", bytes or items or None).
+ProgressHook = Callable[[FeedState, str, int | None], None]
+
+
+def _no_progress(feed: FeedState, stage: str, amount: int | None) -> None:
+    return None
 
 
 class Ingestor:
@@ -120,7 +127,9 @@ class Ingestor:
         """Make the store's feed list match the configuration."""
         return await self.store.sync_config_feeds(self.settings.feeds)
 
-    async def poll_all(self, *, force: bool = False, backoff: bool = True) -> list[FeedOutcome]:
+    async def poll_all(
+        self, *, force: bool = False, backoff: bool = True, progress: ProgressHook | None = None
+    ) -> list[FeedOutcome]:
         """Poll every enabled feed once, concurrently (arXiv hosts still one at a time).
 
         `force` ignores cache lifetimes and backoff; `backoff=False` ignores only the backoff
@@ -129,13 +138,15 @@ class Ingestor:
         async with self._poll_lock:
             feeds = await self.store.list_feeds(enabled_only=True)
             results = await asyncio.gather(
-                *(self.poll_feed(feed, force=force, backoff=backoff) for feed in feeds),
+                *(self.poll_feed(feed, force=force, backoff=backoff, progress=progress)
+                  for feed in feeds),
                 return_exceptions=True,
             )
         outcomes: list[FeedOutcome] = []
         for feed, result in zip(feeds, results, strict=True):
             if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
+                if not isinstance(result, Exception) or isinstance(result, sqlite3.Error):
+                    # A store problem (disk full, locked, damaged) is not this feed's: stop and say so.
                     raise result
                 # A bug, not a feed problem: keep the other feeds' results and say so loudly.
                 log.error("polling %s crashed", feed.url, exc_info=result)
@@ -144,8 +155,11 @@ class Ingestor:
                 outcomes.append(result)
         return outcomes
 
-    async def poll_feed(self, feed: FeedState, *, force: bool = False, backoff: bool = True) -> FeedOutcome:
-        outcome = await self._poll_feed(feed, force=force, backoff=backoff)
+    async def poll_feed(
+        self, feed: FeedState, *, force: bool = False, backoff: bool = True,
+        progress: ProgressHook | None = None,
+    ) -> FeedOutcome:
+        outcome = await self._poll_feed(feed, force=force, backoff=backoff, progress=progress)
         for listener in self._feed_listeners:
             try:
                 await listener(outcome)
@@ -153,7 +167,10 @@ class Ingestor:
                 log.exception("a feed listener failed for %s", feed.url)
         return outcome
 
-    async def _poll_feed(self, feed: FeedState, *, force: bool, backoff: bool) -> FeedOutcome:
+    async def _poll_feed(
+        self, feed: FeedState, *, force: bool, backoff: bool, progress: ProgressHook | None,
+    ) -> FeedOutcome:
+        report = progress or _no_progress
         now = self.clock()
         if not force:
             if backoff and feed.next_attempt_at and feed.next_attempt_at > now:
@@ -165,6 +182,7 @@ class Ingestor:
                                    feed_date=feed.last_feed_date)
 
         started = time.perf_counter()
+        report(feed, "downloading", None)
         try:
             response = await self.fetcher.get(
                 feed.url,
@@ -185,6 +203,7 @@ class Ingestor:
                                feed_date=feed.last_feed_date, fetch_seconds=fetch_seconds)
 
         started = time.perf_counter()
+        report(feed, "parsing", len(response.body))
         try:
             parsed = await asyncio.to_thread(
                 _parse, response.body, self._kind_to_parse(feed), response.content_type,
@@ -208,6 +227,7 @@ class Ingestor:
             outcome = "new"
 
         started = time.perf_counter()
+        report(feed, "storing", len(parsed.papers))
         result = await self.store.record_feed_batch(
             feed.id,
             at=self.clock(),

@@ -15,12 +15,28 @@ from bot.store import Store
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    embed = sub.add_parser("embed", help="compute the vectors search by meaning needs (resumable)")
+    embed = sub.add_parser(
+        "embed", help="compute the vectors search by meaning needs (resumable)",
+        description="Compute the vectors that search by meaning needs for every stored paper "
+                    "that lacks one. Resumable: an interrupted run continues where it stopped.")
     embed.add_argument("--rebuild-index", action="store_true",
                        help="also rebuild the vector index from the stored vectors")
-    similar = sub.add_parser("similar", help="papers closest in meaning to one paper")
+    similar = sub.add_parser(
+        "similar", help="papers closest in meaning to one paper",
+        description="List the stored papers closest in meaning to one paper, with why.")
     similar.add_argument("paper", help="arXiv id or URL")
-    similar.add_argument("--limit", type=int, default=5, metavar="N")
+    similar.add_argument("--limit", type=_limit, default=5, metavar="N",
+                         help="how many papers (1 to 100, default 5)")
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected 1 to 100, got {text}")
+    return value
 
 
 async def _open(settings: Settings) -> tuple[Store, MeaningService]:
