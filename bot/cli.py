@@ -82,8 +82,7 @@ class Core:
 
 
 @asynccontextmanager
-async def open_core(settings: Settings, *, read_only: bool = False,
-                    check_integrity: bool = False) -> AsyncIterator[Core]:
+async def open_core(settings: Settings, *, read_only: bool = False) -> AsyncIterator[Core]:
     """`read_only` commands (search, feeds) open the file without writing to it at all, so they
     work on a read-only copy and never race a running bot for the write lock."""
     store = Store(settings.database.location, busy_timeout_ms=settings.database.busy_timeout_ms,
@@ -96,7 +95,7 @@ async def open_core(settings: Settings, *, read_only: bool = False,
                 raise
             await store.open()  # the first command after an upgrade brings the schema forward
     else:
-        await store.open(check_integrity=check_integrity)
+        await store.open()
     session = None
     try:
         session = Fetcher.make_session(settings)
@@ -228,7 +227,7 @@ def _outcome_line(outcome: FeedOutcome) -> str:
 
 
 async def cmd_fetch(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    async with open_core(settings, check_integrity=True) as core:
+    async with open_core(settings) as core:
         outcomes = await _poll_all(core, args, force=args.force)
         embedded = await meaning_cli.embed_after_fetch(settings, core.store, console, quiet=args.json)
     if args.json:
@@ -336,7 +335,7 @@ async def cmd_preview(settings: Settings, args: argparse.Namespace, console: Con
         if error.kind != "missing":
             raise
     if empty:
-        async with open_core(settings, check_integrity=True) as core:
+        async with open_core(settings) as core:
             console.print("[dim]The store is empty: fetching the feeds first…[/]")
             outcomes = await _poll_all(core, args)
             failures = [o for o in outcomes if not o.ok]
@@ -486,7 +485,7 @@ async def cmd_backfill(settings: Settings, args: argparse.Namespace, console: Co
     if unknown or len(known) != 1:
         console.print(f"[red]Not one arXiv category:[/] {escape(args.category)}")
         return EXIT_USAGE
-    async with open_core(settings, check_integrity=True) as core:
+    async with open_core(settings) as core:
         with Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console,
