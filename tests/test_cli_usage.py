@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import pty
 import re
 from pathlib import Path
 
@@ -167,3 +168,39 @@ async def test_search_on_an_empty_store_says_so(feed_server: FeedServer, tmp_pat
         assert "The store is empty: nothing to search yet" in result.err
         assert "paperbot fetch" in result.err
         assert (await run(["--config", str(config), "fetch"], tmp_path)).code == 0
+
+
+async def test_fetch_on_a_terminal_shows_a_live_status_without_the_flag(
+        feed_server: FeedServer, tmp_path: Path) -> None:
+    large = feed_server.serve("/large.xml", _big_feed(5_000))
+    config = write_config(tmp_path / "config.toml", [large])
+    primary, secondary = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "PAPERBOT_CONFIG")}
+    environment.update({"COLUMNS": "160", "TERM": "xterm"})
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *paperbot_command(), "--config", str(config), "fetch", cwd=tmp_path, env=environment,
+            stdout=asyncio.subprocess.PIPE, stderr=secondary,
+        )
+    finally:
+        os.close(secondary)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal's other side closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reading = asyncio.create_task(asyncio.to_thread(drain))
+    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    await asyncio.wait_for(reading, 10)
+    os.close(primary)
+    assert process.returncode == 0
+    seen = b"".join(chunks).decode(errors="replace")
+    assert "storing 5,000 items" in seen
+    assert "5000 new" in out.decode().replace(",", "")
