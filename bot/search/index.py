@@ -25,6 +25,7 @@ a day number, for `since` and newest-first) and `code` (1 when the paper has a c
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -127,14 +128,19 @@ class SearchIndex:
     # ------------------------------------------------------------------ lifecycle
 
     def open(self) -> SearchIndex:
-        """Open (or create) the index; an index of another schema version is started afresh."""
+        """Open (or create) the index; an index of another schema version is started afresh.
+
+        Processes starting together on one directory (two first starts, a `search` beside the
+        bot) take turns here, so none wipes or half-writes what another is creating."""
         self.path.mkdir(parents=True, exist_ok=True)
-        meta = self._read_meta()
-        if meta.get("schema") != SCHEMA_VERSION:
-            self._wipe()
-            meta = {"schema": SCHEMA_VERSION, "watermark": 0}
-            self._write_meta(0)
-        self._index = tantivy.Index(SCHEMA, path=str(self.path), reuse=True)
+        with open(self.path.parent / f".{self.path.name}.lock", "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            meta = self._read_meta()
+            if meta.get("schema") != SCHEMA_VERSION:
+                self._wipe()
+                meta = {"schema": SCHEMA_VERSION, "watermark": 0}
+                self._write_meta(0)
+            self._index = tantivy.Index(SCHEMA, path=str(self.path), reuse=True)
         self._index.register_tokenizer(ANALYZER, _ANALYZER)
         self.watermark = int(meta.get("watermark", 0))
         return self
@@ -178,7 +184,7 @@ class SearchIndex:
 
     def _write_meta(self, watermark: int) -> None:
         """After the index commit it describes; rename makes it all-or-nothing."""
-        temp = self.path / (WATERMARK_FILE + ".tmp")
+        temp = self.path / f"{WATERMARK_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(temp, "w") as handle:
             json.dump({"schema": SCHEMA_VERSION, "watermark": watermark}, handle)
             handle.flush()

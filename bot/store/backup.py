@@ -137,7 +137,7 @@ def restore(backup_file: Path, database: Path) -> Restored:
         source = _open_read_only(backup_file, 5000)
         try:
             snapshot = _describe(source, backup_file)
-            latest = len(bundled_migrations())
+            latest = bundled_migrations()[-1].version
             if snapshot.schema_version > latest:
                 raise StoreError(f"{backup_file} is at schema version {snapshot.schema_version}, "
                                  f"newer than this paperbot knows ({latest})", path=backup_file,
