@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, NoReturn
 
+import asyncpg
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -854,6 +855,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except sqlite3.Error as error:
         _one_line(err, str(explain(error, database, busy_timeout_ms=settings.database.busy_timeout_ms)))
+        return EXIT_FAILED
+    except asyncpg.PostgresError as error:
+        _one_line(err, f"database {settings.database.display}: {error}")
         return EXIT_FAILED
     except OSError as error:
         _one_line(err, str(error))
