@@ -74,7 +74,8 @@ async def test_a_closed_pipe_ends_quietly(feed_server: FeedServer, tmp_path: Pat
     try:
         process = await asyncio.create_subprocess_exec(
             *paperbot_command(), "--config", str(config), "search", "language", "--limit", "50",
-            "--mode", "words", *output, cwd=tmp_path, env=environment, stdout=writer, stderr=asyncio.subprocess.PIPE,
+            "--mode", "words", *output, cwd=tmp_path, env=environment, stdout=writer,
+            stderr=asyncio.subprocess.PIPE,
         )
     finally:
         os.close(writer)
