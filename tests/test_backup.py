@@ -96,7 +96,9 @@ REWRITTEN: set[tuple[str, str]] = set()
 SEEDED_BY_MIGRATIONS: set[tuple[str, str, str]] = {("reader_state", "name", "matched_papers")}
 
 
-def _without_seeded(table: str, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _without_seeded(
+    table: str, before: list[dict[str, Any]], after: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """`after` less the rows a migration seeded that the old database did not have."""
     def seeded(row: dict[str, Any]) -> bool:
         return any(t == table and row.get(c) == k for t, c, k in SEEDED_BY_MIGRATIONS)
