@@ -30,6 +30,7 @@ from discord import app_commands
 from discord.ext import commands
 
 import cogs
+from bot.cluster import HEARTBEAT_SECONDS, Coordinator, ShardMap
 from bot.config import Settings
 from bot.digest.service import DigestService
 from bot.errors import explain_for_user
@@ -87,6 +88,7 @@ class PaperBotMixin:
     pacer: RequestPacer
     clock: Clock
     started_at: datetime
+    cluster: Coordinator
 
     def _init_paperbot(
         self, settings: Settings, clock: Clock, sync_only: bool, extensions: Sequence[str] | None
@@ -111,6 +113,13 @@ class PaperBotMixin:
         bot: commands.Bot = self  # type: ignore[assignment]
         if not self.sync_only:
             await self.open_store()
+            # Several processes may share a PostgreSQL database: one polls, each serves its shards.
+            self.cluster = Coordinator(
+                self.store, ShardMap.of(self.settings.discord.shard_count, self.settings.discord.shard_ids),
+                clock=self.clock,
+            )
+            await self.cluster.tick()
+            self.cluster.on_became_poller = self._became_poller
             self.http_session = Fetcher.make_session(self.settings)
             self.fetcher = Fetcher(self.http_session, self.settings, clock=self.clock)
             self.ingestor = Ingestor(self.store, self.fetcher, self.settings, clock=self.clock)
@@ -125,6 +134,10 @@ class PaperBotMixin:
                 args=["poll-feeds", self.poll_feeds],
                 id="poll-feeds",
                 next_run_time=datetime.now().astimezone() + timedelta(seconds=5),
+            )
+            self.scheduler.add_job(
+                self.run_job, IntervalTrigger(seconds=HEARTBEAT_SECONDS),
+                args=["cluster-heartbeat", self.cluster.tick], id="cluster-heartbeat",
             )
             # Papers written by other processes on this database reach this one's index.
             self.scheduler.add_job(
@@ -141,7 +154,7 @@ class PaperBotMixin:
             # Each hour: the DMs due now (readers' own hours and zones, or dm_hour_utc).
             self.scheduler.add_job(
                 self.run_job, CronTrigger(minute=0, timezone=UTC),
-                args=["daily-dms", lambda: self.readers.deliver_all(trigger="hourly")], id="daily-dms",
+                args=["daily-dms", self._deliver_dms_if_poller], id="daily-dms",
             )
         bot.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         # Persistent buttons on any message the bot ever posted, across restarts.
@@ -181,6 +194,9 @@ class PaperBotMixin:
             await self.http_session.close()
             self.http_session = None
         if self._resources_open:
+            cluster = getattr(self, "cluster", None)
+            if cluster is not None:
+                await cluster.stop()
             await self.store.close()
             self._resources_open = False
 
@@ -214,7 +230,20 @@ class PaperBotMixin:
             except Exception:
                 log.exception("embedding new papers failed; they are retried after the next poll")
 
+    async def _became_poller(self) -> None:
+        """The previous poller is gone (or let go): poll now rather than at the next interval."""
+        self.spawn(self.run_job("poll-feeds", self.poll_feeds), name="poll-feeds-failover")
+
+    async def _deliver_dms_if_poller(self) -> None:
+        """Daily DMs go out from the poller only, so one process sends them."""
+        if await self.cluster.check_poller():
+            await self.readers.deliver_all(trigger="hourly")
+
     async def poll_feeds(self, *, force: bool = False) -> None:
+        cluster = getattr(self, "cluster", None)
+        if cluster is not None and not await cluster.check_poller():
+            log.debug("another process polls the feeds")
+            return
         outcomes = await self.ingestor.poll_all(force=force)
         await self.embed_new_papers()
         await self.readers.after_ingest()

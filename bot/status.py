@@ -22,6 +22,7 @@ class StatusReport:
     feeds: list[FeedState]
     next_digests: list[str] = field(default_factory=list)  # lines, for this server
     digest_problems: list[str] = field(default_factory=list)
+    processes: list[str] = field(default_factory=list)  # several processes: shards, poller, heartbeat
 
 
 def _ago(now: datetime, then: datetime | None) -> str:
@@ -94,6 +95,8 @@ def render_status(report: StatusReport, *, admin: bool) -> discord.Embed:
         _add_long_field(embed, "Next digests", report.next_digests)
     if admin and report.digest_problems:
         _add_long_field(embed, "Digest problems", report.digest_problems)
+    if admin and report.processes:
+        _add_long_field(embed, "Processes", report.processes)
     if admin:
         embed.add_field(name="Database", value=_size(report.database_bytes))
     embed.timestamp = report.now

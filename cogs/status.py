@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import PaperBot
+from bot.cluster import process_lines
 from bot.status import StatusReport, render_status
 
 
@@ -33,6 +34,9 @@ class Status(commands.Cog):
             # Feeds a server added are that server's business: shown by its own provider (/feed).
             feeds=[f for f in await store.list_feeds(enabled_only=True) if f.origin != "admin"],
         )
+        cluster = getattr(self.bot, "cluster", None)
+        if cluster is not None:
+            report.processes = process_lines(await store.list_processes(), now, me=cluster.process_id)
         for provider in self.bot.status_providers:
             upcoming, problems = await provider(interaction.guild_id, admin)
             report.next_digests += upcoming

@@ -125,10 +125,15 @@ class DigestService:
     def job_id(self, digest_id: int) -> str:
         return f"digest-{digest_id}"
 
+    def owns(self, config: DigestConfig) -> bool:
+        """This process runs the guild's shard (with several processes, only that one posts)."""
+        cluster = getattr(self.bot, "cluster", None)
+        return cluster is None or cluster.shards.owns(config.guild_id)
+
     def schedule(self, config: DigestConfig) -> None:
-        """(Re)create the digest's cron job; a paused digest has none."""
+        """(Re)create the digest's cron job; a paused digest, or another process's, has none."""
         self.unschedule(config.id or 0)
-        if config.paused:
+        if config.paused or not self.owns(config):
             return
         self.bot.scheduler.add_job(
             self.bot.run_job, trigger_for(config), args=[self.job_id(config.id or 0),
@@ -146,10 +151,13 @@ class DigestService:
         if self.started:
             return
         self.started = True
-        digests = await self.store.list_digests()
+        digests = [c for c in await self.store.list_digests() if self.owns(c)]
+        owned = {c.id for c in digests}
         for config in digests:
             self.schedule(config)
         for run in await self.store.unfinished_runs():
+            if run.digest_id not in owned:
+                continue  # another process's shard: it finishes its own runs
             log.info("resuming unfinished digest run %s (digest %s, %s)", run.id, run.digest_id,
                      run.run_date)
             self.bot.spawn(self.run(run.digest_id, run.run_date, trigger="resume"),

@@ -28,6 +28,7 @@ from bot.models import AnnounceType, FeedKind, PaperRecord, ParsedFeed
 from bot.search.index import SearchIndex
 from bot.search.query import SearchQuery
 from bot.search.service import IndexRow, SearchHit, SearchService
+from bot.store.cluster import ClusterStoreMixin
 from bot.store.community import CommunityStoreMixin
 from bot.store.dialect import is_postgres_url
 from bot.store.digests import DigestStoreMixin
@@ -135,7 +136,9 @@ def _probe(target: str, uri: bool) -> None:
     sqlite3.connect(target, uri=uri).close()
 
 
-class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin, MeaningStoreMixin):
+class Store(
+    DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin, MeaningStoreMixin, ClusterStoreMixin
+):
     """paperbot's repository. Open once, share everywhere, close at shutdown."""
 
     def __init__(
@@ -279,6 +282,7 @@ class Store(DigestStoreMixin, ReaderStoreMixin, CommunityStoreMixin, MeaningStor
                 f"database disk image is malformed: {row[0] if row else 'no answer'}"), self.path)
 
     async def close(self) -> None:
+        await self.release_poller_lock()
         search, self._search = self._search, None
         if search is not None:
             await search.close()

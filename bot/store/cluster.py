@@ -1,0 +1,114 @@
+"""Named queries for several processes on one database: heartbeats and the poller lock."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from bot.timeutil import from_db, to_db, utcnow
+
+if TYPE_CHECKING:
+    from bot.store.repository import Store
+
+POLLER_LOCK_KEY = 0x706F6C6C  # 'poll': held by the one process that polls the feeds
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    id: str
+    host: str
+    pid: int
+    shard_count: int | None
+    shard_ids: list[int] | None
+    polling: bool
+    started_at: datetime
+    last_heartbeat: datetime
+
+
+class ClusterStoreMixin:
+    """Heartbeats (a `processes` row per running process) and the poller lock."""
+
+    _leader_conn: asyncpg.Connection | None = None
+
+    async def record_heartbeat(
+        self: Store, process_id: str, *, host: str, pid: int, shard_count: int | None,
+        shard_ids: list[int] | None, polling: bool, started_at: datetime, now: datetime,
+    ) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO processes (id, host, pid, shard_count, shard_ids, polling, started_at,"
+                " last_heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET polling = excluded.polling,"
+                " last_heartbeat = excluded.last_heartbeat",
+                (process_id, host, pid, shard_count,
+                 json.dumps(shard_ids) if shard_ids is not None else None, int(polling),
+                 to_db(started_at), to_db(now)),
+            )
+
+    async def forget_process(self: Store, process_id: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("DELETE FROM processes WHERE id = ?", (process_id,))
+
+    async def forget_processes_before(self: Store, before: datetime) -> int:
+        async with self.transaction() as db:
+            cursor = await db.execute("DELETE FROM processes WHERE last_heartbeat < ?", (to_db(before),))
+        return max(cursor.rowcount, 0)
+
+    async def list_processes(self: Store) -> list[ProcessInfo]:
+        rows = await self._fetchall(
+            "SELECT id, host, pid, shard_count, shard_ids, polling, started_at, last_heartbeat"
+            " FROM processes ORDER BY started_at, id"
+        )
+        return [
+            ProcessInfo(
+                id=r[0], host=r[1], pid=int(r[2]), shard_count=r[3],
+                shard_ids=json.loads(r[4]) if r[4] else None, polling=bool(r[5]),
+                started_at=from_db(r[6]) or utcnow(), last_heartbeat=from_db(r[7]) or utcnow(),
+            )
+            for r in rows
+        ]
+
+    async def try_poller_lock(self: Store) -> bool:
+        """True while this process holds the poller lock; takes it when it is free.
+
+        PostgreSQL: a session advisory lock on a connection of its own, so it is released when
+        the process dies (kill -9, lost network) and another process takes it over. SQLite:
+        always true (one process per database file)."""
+        if self.dialect != "postgres":
+            return True
+        conn = self._leader_conn
+        if conn is not None:
+            try:
+                await conn.fetchval("SELECT 1")  # the session, and so the lock, is still there
+                return True
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                self._leader_conn = None
+                await self._drop_leader_conn(conn)
+        assert self.url is not None
+        conn = await asyncpg.connect(self.url)
+        try:
+            held = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", POLLER_LOCK_KEY))
+        except BaseException:
+            await self._drop_leader_conn(conn)
+            raise
+        if not held:
+            await self._drop_leader_conn(conn)
+            return False
+        self._leader_conn = conn
+        return True
+
+    async def release_poller_lock(self: Store) -> None:
+        conn, self._leader_conn = self._leader_conn, None
+        if conn is not None:
+            await self._drop_leader_conn(conn)
+
+    @staticmethod
+    async def _drop_leader_conn(conn: asyncpg.Connection) -> None:
+        try:
+            await conn.close(timeout=5)
+        except Exception:
+            conn.terminate()

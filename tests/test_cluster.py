@@ -1,0 +1,110 @@
+"""Several processes on one database: shard ownership, the poller lock, heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.cluster import Coordinator, ShardMap, process_lines, shard_of
+from bot.store import Store
+from tests.fakediscord import FakeDiscord
+
+
+def test_a_guild_belongs_to_the_shard_discord_routes_it_to() -> None:
+    fake = FakeDiscord()
+    owner = fake.create_user("owner")
+    guilds = [fake.create_guild(f"g{i}", owner=owner) for i in range(40)]
+    for guild in guilds:
+        assert shard_of(guild.id, 2) == (guild.id >> 22) % 2
+    one, two = ShardMap.of(2, [0]), ShardMap.of(2, [1])
+    for guild in guilds:
+        assert one.owns(guild.id) != two.owns(guild.id)  # exactly one process serves each guild
+    assert ShardMap.of(None, None).owns(guilds[0].id)
+    assert ShardMap.of(2, None).owns(guilds[0].id) and ShardMap.of(2, None).owns(guilds[1].id)
+    assert ShardMap.of(4, [1, 3]).describe() == "shards 1, 3 of 4"
+
+
+async def test_sqlite_has_one_process_which_polls(sqlite_store: Store) -> None:
+    coordinator = Coordinator(sqlite_store, ShardMap())
+    await coordinator.tick()
+    assert coordinator.is_poller
+    [row] = await sqlite_store.list_processes()
+    assert row.id == coordinator.process_id and row.polling and row.shard_ids is None
+    await coordinator.stop()
+    assert await sqlite_store.list_processes() == []
+
+
+async def test_one_poller_at_a_time_and_heartbeats_listed(pg_url: str, tmp_path: Path) -> None:
+    became: list[str] = []
+    async with (Store(pg_url, index_dir=tmp_path / "a") as a, Store(pg_url, index_dir=tmp_path / "b") as b):
+        first = Coordinator(a, ShardMap.of(2, [0]))
+        second = Coordinator(b, ShardMap.of(2, [1]))
+
+        async def noted() -> None:
+            became.append("second")
+
+        second.on_became_poller = noted
+        await first.tick()
+        await second.tick()
+        assert first.is_poller and not second.is_poller
+        await second.tick()
+        assert not second.is_poller and became == []
+
+        listed = {p.id: p for p in await b.list_processes()}
+        assert set(listed) == {first.process_id, second.process_id}
+        assert listed[first.process_id].polling and listed[first.process_id].shard_ids == [0]
+        assert listed[second.process_id].shard_ids == [1] and not listed[second.process_id].polling
+        lines = process_lines(list(listed.values()), datetime.now(UTC), me=second.process_id)
+        assert any("polls the feeds" in line and "shards 0 of 2" in line for line in lines)
+        assert any("(this one)" in line and "shards 1 of 2" in line for line in lines)
+        silent = process_lines(list(listed.values()), datetime.now(UTC) + timedelta(minutes=5), me="")
+        assert all(line.startswith("⚠️ silent") for line in silent)
+
+        # A clean stop lets the other take over at its next tick, and it polls at once.
+        await first.stop()
+        await second.tick()
+        assert second.is_poller and became == ["second"]
+        assert [p.id for p in await a.list_processes()] == [second.process_id]
+
+
+LOCK_HOLDER = """
+import asyncio, sys
+from bot.store import Store
+
+async def main():
+    async with Store(sys.argv[1], index_dir=sys.argv[2], search_catch_up=False) as store:
+        assert await store.try_poller_lock()
+        print("held", flush=True)
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_killed_poller_is_replaced(pg_url: str, tmp_path: Path) -> None:
+    """kill -9 of the process holding the lock: the server drops its session, the lock is free."""
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LOCK_HOLDER, pg_url, str(tmp_path / "holder"),
+        stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parent.parent,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    try:
+        assert holder.stdout is not None
+        assert (await asyncio.wait_for(holder.stdout.readline(), 60)).strip() == b"held"
+        async with Store(pg_url, index_dir=tmp_path / "other") as other:
+            assert not await other.try_poller_lock()
+            holder.send_signal(signal.SIGKILL)
+            await holder.wait()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while not await other.try_poller_lock():
+                assert loop.time() < deadline, "the lock of a killed process was never released"
+                await asyncio.sleep(0.2)
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
