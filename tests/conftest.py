@@ -132,10 +132,21 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
         await opened.close()
 
 
-@pytest.fixture
-def world(fake_discord: FakeDiscord, feed_server: FeedServer, tmp_path: Path) -> World:
-    """A server (channel, admin, member) on the fake Discord, plus the loopback feed server."""
-    return make_world(fake_discord, feed_server, tmp_path)
+@pytest.fixture(params=["sqlite", "postgres"])
+async def world(
+    request: pytest.FixtureRequest, fake_discord: FakeDiscord, feed_server: FeedServer, tmp_path: Path
+) -> World:
+    """A server (channel, admin, member) on the fake Discord, plus the loopback feed server; the
+    bot's store is an SQLite file, then a PostgreSQL database (every end-to-end test on both)."""
+    world = make_world(fake_discord, feed_server, tmp_path)
+    if request.param == "postgres":
+        only = request.node.get_closest_marker("sqlite_only")
+        if only is not None:
+            pytest.skip(f"SQLite only: {only.args[0] if only.args else 'SQLite-specific'}")
+        url = await request.getfixturevalue("pg_server").new_database()
+        world.sections["database"] = {"url": url, "search_index_dir": str(tmp_path / "paperbot.search")}
+        world.rebuild_settings()
+    return world
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def _in_categories(column: str, categories: Sequence[str]) -> tuple[str, list[An
         else:
             parts.append(f"({column} = ? OR ({column} >= ? AND {column} < ?))")
             params += [category, category + ".", category + "/"]
-    return "(" + (" OR ".join(parts) or "0") + ")", params
+    return "(" + (" OR ".join(parts) or "1 = 0") + ")", params
 
 
 class DigestStoreMixin:
@@ -325,7 +325,7 @@ class DigestStoreMixin:
                 arxiv_sql += f" OR 1 = 1{any_cat_sql}"
                 arxiv_params += any_cat_params
             arxiv_sql += ")"
-            hf_sql = "0"
+            hf_sql = "1 = 0"
             hf_params: list[Any] = []
             if config.include_hf and hf_feed_ids:
                 hf_sql = (f"{s}.announce_type IS NULL"
@@ -364,7 +364,7 @@ class DigestStoreMixin:
         feeds_sql = " OR ".join(
             "(s.feed_id = ? AND s.id > ? AND NOT EXISTS (SELECT 1 FROM sightings o WHERE"
             " o.paper_id = s.paper_id AND o.feed_id = s.feed_id AND o.id <= ?))" for _ in feed_cursors
-        ) or "0"
+        ) or "1 = 0"
         feeds_params = [v for feed_id, cursor in feed_cursors for v in (feed_id, cursor, cursor)]
         rows = await self._fetchall(
             f"{SELECT_PAPER.replace('SELECT ', 'SELECT s.id, s.announce_type, s.announced, ', 1)}"

@@ -122,6 +122,10 @@ class _Pending:
 
 
 _STATUS_COUNT = re.compile(r"(\d+)\s*$")
+_DML = re.compile(r"^\s*(WITH\b.*?\)\s*)?(INSERT|UPDATE|DELETE)\b", re.IGNORECASE | re.DOTALL)
+_XACT_CHANGES = (
+    "SELECT COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_xact_user_tables"
+)
 _INSERT_TABLE = re.compile(r"^\s*INSERT\s+INTO\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 _RETURNS_ROWS = re.compile(r"^\s*(SELECT|WITH|VALUES|SHOW)\b|\bRETURNING\b", re.IGNORECASE)
 
@@ -136,6 +140,8 @@ class PgConnection:
         self._param_types: dict[str, tuple[str, ...]] = {}
         self.query_only = query_only
         self.in_transaction = False
+        # Rows inserted, updated or deleted through this connection (SQLite's total_changes).
+        self.total_changes = 0
 
     @property
     def raw(self) -> asyncpg.Connection | asyncpg.Pool:
@@ -190,6 +196,8 @@ class PgConnection:
                 if _RETURNS_ROWS.search(translated):
                     records = await conn.fetch(translated, *args)
                     rows = [_row(r) for r in records]
+                    if _DML.match(translated):
+                        self.total_changes += len(rows)
                     lastrowid = None
                     if wants_id:
                         lastrowid = rows[-1][0] if rows else None
@@ -199,7 +207,10 @@ class PgConnection:
                     return PgCursor(rows, count, lastrowid)
                 status = await conn.execute(translated, *args)
                 match = _STATUS_COUNT.search(status or "")
-                return PgCursor([], int(match.group(1)) if match else -1, None)
+                count = int(match.group(1)) if match else -1
+                if count > 0 and _DML.match(translated):
+                    self.total_changes += count
+                return PgCursor([], count, None)
             except asyncpg.IntegrityConstraintViolationError as error:
                 raise sqlite3.IntegrityError(str(error)) from error
             finally:
@@ -233,7 +244,14 @@ class PgConnection:
             try:
                 types = await self._types(conn, translated)
                 coerced = [[_coerce(v, t) for v, t in zip(r, types, strict=False)] for r in rows]
-                await conn.executemany(translated, coerced)
+                if self.in_transaction:
+                    # asyncpg reports no counts for a batch: the transaction's own statistics do.
+                    before = await conn.fetchval(_XACT_CHANGES)
+                    await conn.executemany(translated, coerced)
+                    self.total_changes += int(await conn.fetchval(_XACT_CHANGES)) - int(before)
+                else:
+                    await conn.executemany(translated, coerced)
+                    self.total_changes += len(coerced)
             except asyncpg.IntegrityConstraintViolationError as error:
                 raise sqlite3.IntegrityError(str(error)) from error
             finally:
