@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot import __version__
+from bot.cli_copy import cmd_copy_store
 from bot.config import (
     TOKEN_ENV,
     ConfigError,
@@ -704,6 +705,10 @@ def build_parser() -> argparse.ArgumentParser:
     meaning_cli.add_parsers(sub)  # embed, similar
     for name in ("embed", "similar"):
         _verbose(sub.choices[name], where=name)
+    copy = _subcommand(sub, "copy-store", "copy this SQLite store into an empty PostgreSQL database",
+                       "Copy every table of the SQLite store into an empty PostgreSQL database, "
+                       "with a progress bar; the row counts are compared at the end.")
+    copy.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host:port/database")
     _subcommand(sub, "check-config", "validate and print the effective settings",
                 "Validate the configuration and print the settings in effect (token masked).")
     _subcommand(sub, "run", "start the Discord bot (needs DISCORD_TOKEN)",
@@ -843,6 +848,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "reindex": cmd_reindex,
             "embed": meaning_cli.cmd_embed,
             "similar": meaning_cli.cmd_similar,
+            "copy-store": cmd_copy_store,
         }[args.command]
         code = asyncio.run(handler(settings, args, console))
         sys.stdout.flush()

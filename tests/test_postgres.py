@@ -107,3 +107,49 @@ async def test_two_stores_on_one_database_see_each_others_writes(pg_url: str, tm
         # (the bot does this every minute, and at once on PostgreSQL's change notice).
         await two.search_service.catch_up()
         assert [h.paper.key for h in await two.search(parse_query("shared paper"))] == ["2605.00001"]
+
+
+async def test_copy_store_moves_an_sqlite_store_into_an_empty_postgresql_one(
+    pg_server: PgServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Papers, bookmarks, digests and subscriptions arrive; counts verified; ids keep counting."""
+    from bot.digest.model import DigestConfig
+
+    source = tmp_path / "old.db"
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    user = 987654321098765432
+    async with Store(source, index_dir=tmp_path / "old.search") as old:
+        feed = await old.upsert_feed("https://x.example/rss", kind=FeedKind.RSS, name="X")
+        parsed = ParsedFeed(kind=FeedKind.RSS, papers=[
+            PaperRecord(key=f"2605.{i:05d}", arxiv_id=f"2605.{i:05d}", version=1,
+                        title=f"Moved paper {i}", source=FeedKind.RSS, categories=["cs.LG"])
+            for i in range(1, 31)
+        ])
+        await old.record_feed_batch(feed.id, at=at, outcome="new", parsed=parsed, fingerprint="f",
+                                    etag=None, last_modified=None, fresh_until=None, kind=FeedKind.RSS)
+        assert await old.add_bookmark(user, "2605.00007", source="reaction", guild_id=None, now=at,
+                                      limit=100) == "added"
+        await old.add_digest(DigestConfig(guild_id=(1000 << 22), channel_id=5, categories=["cs.LG"],
+                                          post_time="09:00", timezone="UTC"), now=at)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\npath = "{source}"\n', encoding="utf-8")
+    url = await pg_server.empty_database()
+
+    assert await asyncio.to_thread(main, ["--config", str(config), "copy-store", "--to", url]) == 0
+    out = capsys.readouterr().out
+    assert "Copied and verified" in out and "papers" in out
+
+    async with Store(url, index_dir=tmp_path / "new.search") as new:
+        assert await new.count_papers() == 30
+        assert [p.key for p, _ in await new.list_bookmarks(user)] == ["2605.00007"]
+        [digest] = await new.list_digests()
+        assert digest.guild_id == 1000 << 22
+        assert [h.paper.key for h in await new.search(parse_query("moved paper 12"))][:1] == ["2605.00012"]
+        # Identity sequences continue after the copied ids.
+        more = await new.add_digest(DigestConfig(guild_id=1, channel_id=6, categories=["cs.LG"],
+                                                 post_time="10:00", timezone="UTC"), now=at)
+        assert more.id == (digest.id or 0) + 1
+
+    # A second copy into the now non-empty database is refused, and says why.
+    assert await asyncio.to_thread(main, ["--config", str(config), "copy-store", "--to", url]) == 1
+    assert "not empty" in capsys.readouterr().out
