@@ -13,6 +13,7 @@ Two things make SQLite's semantics hold across processes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import decimal
 import re
 import sqlite3
@@ -281,6 +282,54 @@ class _Same:
 
     async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+class PgChangeListener:
+    """LISTEN for the papers trigger's notice (migration 006): when any process commits new or
+    changed papers, this process's search index catches up at once instead of at its next
+    minute. Notices arriving during a catch-up fold into one more catch-up."""
+
+    CHANNEL = "paperbot_paper_changes"
+
+    def __init__(self, url: str, catch_up: Any):
+        self.url = url
+        self.catch_up = catch_up
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+
+    async def start(self) -> PgChangeListener:
+        self._conn = await asyncpg.connect(self.url)
+        await self._conn.add_listener(self.CHANNEL, self._notified)
+        return self
+
+    def _notified(self, *_: Any) -> None:
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            self._again = False
+            try:
+                await self.catch_up()
+            except Exception:  # the minute timer will try again; never kill the listener
+                import logging
+
+                logging.getLogger(__name__).warning("search catch-up on notice failed", exc_info=True)
+            if not self._again:
+                return
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close(timeout=5)
+            self._conn = None
 
 
 # ---------------------------------------------------------------------------- migrations

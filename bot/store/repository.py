@@ -41,7 +41,7 @@ from bot.store.migrate import (
     migrate,
     pending_migrations,
 )
-from bot.store.pg import PgConnection, load_identity_tables, migrate_postgres
+from bot.store.pg import PgChangeListener, PgConnection, load_identity_tables, migrate_postgres
 from bot.store.readers import ReaderStoreMixin
 from bot.store.rows import (
     CHUNK,
@@ -153,6 +153,7 @@ class Store(
         # SQLite file; data/postgresql.search/ for PostgreSQL unless configured).
         self.index_dir = Path(index_dir) if index_dir else default_index_dir(self.path)
         self._search: SearchService | None = None
+        self._listener: PgChangeListener | None = None  # PostgreSQL: catch up at once on a change
         self._search_catch_up = search_catch_up
         self._busy_timeout_ms = busy_timeout_ms
         self._clock = clock
@@ -217,6 +218,8 @@ class Store(
                 await self._open_postgres()
                 self._search = await SearchService(self, SearchIndex(self.index_dir)).open(
                     catch_up=self._search_catch_up)
+                if self._search_catch_up:
+                    self._listener = await PgChangeListener(self.url or "", self._search.catch_up).start()
             except BaseException:
                 await self.close()
                 raise
@@ -283,6 +286,9 @@ class Store(
 
     async def close(self) -> None:
         await self.release_poller_lock()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.stop()
         search, self._search = self._search, None
         if search is not None:
             await search.close()
