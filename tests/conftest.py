@@ -94,21 +94,26 @@ def pg_server() -> Any:
 
 
 @pytest.fixture
-async def pg_url(pg_server: PgServer) -> str:
-    """The URL of a fresh, migrated PostgreSQL database for this test."""
-    return await pg_server.new_database()
+async def pg_url(pg_server: PgServer) -> AsyncIterator[str]:
+    """The URL of a fresh, migrated PostgreSQL database for this test (dropped after it)."""
+    url = await pg_server.new_database()
+    yield url
+    await pg_server.drop_database(url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+async def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """Where a store lives, once per backend: an SQLite file path or a PostgreSQL URL."""
     if request.param == "sqlite":
-        return str(tmp_path / "store.db")
+        yield str(tmp_path / "store.db")
+        return
     only = request.node.get_closest_marker("sqlite_only")
     if only is not None:
         pytest.skip(f"SQLite only: {only.args[0] if only.args else 'SQLite-specific'}")
     server = request.getfixturevalue("pg_server")
-    return await server.new_database()
+    url = await server.new_database()
+    yield url
+    await server.drop_database(url)
 
 
 @pytest.fixture
@@ -135,7 +140,7 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
 @pytest.fixture(params=["sqlite", "postgres"])
 async def world(
     request: pytest.FixtureRequest, fake_discord: FakeDiscord, feed_server: FeedServer, tmp_path: Path
-) -> World:
+) -> AsyncIterator[World]:
     """A server (channel, admin, member) on the fake Discord, plus the loopback feed server; the
     bot's store is an SQLite file, then a PostgreSQL database (every end-to-end test on both)."""
     world = make_world(fake_discord, feed_server, tmp_path)
@@ -143,10 +148,14 @@ async def world(
         only = request.node.get_closest_marker("sqlite_only")
         if only is not None:
             pytest.skip(f"SQLite only: {only.args[0] if only.args else 'SQLite-specific'}")
-        url = await request.getfixturevalue("pg_server").new_database()
+        server = request.getfixturevalue("pg_server")
+        url = await server.new_database()
         world.sections["database"] = {"url": url, "search_index_dir": str(tmp_path / "paperbot.search")}
         world.rebuild_settings()
-    return world
+        yield world
+        await server.drop_database(url)
+        return
+    yield world
 
 
 @pytest.fixture

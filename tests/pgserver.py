@@ -119,6 +119,15 @@ class PgServer:
             await admin.close()
         return self.url(name)
 
+    async def drop_database(self, url: str) -> None:
+        """Drop a test's database at its end, so the server stays small (and quick to remove)."""
+        name = url.rsplit("/", 1)[1]
+        admin = await asyncpg.connect(self.url())
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
+
     async def empty_database(self) -> str:
         """A database with no tables at all (copy-store targets, migration tests)."""
         admin = await asyncpg.connect(self.url())
