@@ -512,7 +512,7 @@ async def cmd_reindex(settings: Settings, args: argparse.Namespace, console: Con
     """Build the search index again from the database (it is derived: nothing is lost)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    store = Store(settings.database.path, busy_timeout_ms=settings.database.busy_timeout_ms,
+    store = Store(settings.database.location, busy_timeout_ms=settings.database.busy_timeout_ms,
                   index_dir=settings.database.search_index_dir, search_catch_up=False)
     await store.open()
     try:
