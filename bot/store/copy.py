@@ -24,6 +24,9 @@ from bot.store.pg import _coerce
 # Per-process or derived rows: rebuilt on the target, never copied.
 SKIP_TABLES = {"schema_migrations", "paper_changes", "processes"}
 CHUNK_ROWS = 5000
+# Tables a migration seeds with state of its own (005: the matching cursor). A fresh database has
+# these rows, so they do not make it "not empty"; the copy replaces them with the source's.
+MIGRATION_SEEDED_TABLES = frozenset({"reader_state"})
 
 
 class CopyError(RuntimeError):
@@ -85,6 +88,8 @@ async def copy_store(
             tables = [t for t in _sqlite_tables(db) if t in pg_tables and t not in SKIP_TABLES]
             tables = _parents_first(db, tables)
             for table in tables:
+                if table in MIGRATION_SEEDED_TABLES:
+                    continue
                 if await conn.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{table}")'):
                     raise CopyError(
                         f"the PostgreSQL database is not empty (table {table} has rows): copy-store "
@@ -92,6 +97,8 @@ async def copy_store(
             plan = [TableCopy(t, db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]) for t in tables]
             async with conn.transaction():
                 for item in plan:
+                    if item.name in MIGRATION_SEEDED_TABLES:
+                        await conn.execute(f'DELETE FROM "{item.name}"')
                     await _copy_table(db, conn, item, progress)
                 for item in plan:
                     columns = await _columns(conn, item.name)
