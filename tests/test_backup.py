@@ -116,6 +116,17 @@ def _tables(db: sqlite3.Connection) -> list[str]:
     return [n for n in names if n not in shadows]
 
 
+def _parents_first(db: sqlite3.Connection, tables: list[str]) -> list[str]:
+    """Tables ordered so that a referenced table comes before the tables that point at it."""
+    parents = {t: {r[2] for r in db.execute(f"PRAGMA foreign_key_list({t})")} - {t} for t in tables}
+    ordered: list[str] = []
+    while len(ordered) < len(tables):
+        ready = [t for t in tables if t not in ordered and parents[t] <= set(ordered)]
+        assert ready, f"foreign keys form a cycle among {set(tables) - set(ordered)}"
+        ordered.extend(ready)
+    return ordered
+
+
 def _fill_generically(db: sqlite3.Connection, table: str) -> None:
     """One plausible row for a table no seed covers: every column without a default gets a value
     of its declared type; a reference points at an existing row."""
@@ -153,7 +164,7 @@ async def _build_at(path: Path, version: int) -> dict[str, list[dict[str, Any]]]
             for statement in SEEDS.get(migration.version, []):
                 await adb.execute(statement)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
-        for table in _tables(db):
+        for table in _parents_first(db, _tables(db)):
             if db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0:
                 _fill_generically(db, table)
         return {table: _rows(db, table) for table in _tables(db)}
