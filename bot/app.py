@@ -245,6 +245,8 @@ class PaperBotMixin:
             log.debug("another process polls the feeds")
             return
         outcomes = await self.ingestor.poll_all(force=force)
+        # Match first: subscriptions never wait behind a large backlog's embedding.
+        await self.readers.match_new_papers([])
         await self.embed_new_papers()
         await self.readers.after_ingest()
         failed = [o for o in outcomes if o.status == "failed"]
