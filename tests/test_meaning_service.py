@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +108,29 @@ async def test_the_index_survives_compaction_and_reopening(tmp_path: Path) -> No
     assert len(reopened) == 200 and reopened.watermark == 200
     assert reopened.search(vecs[10], 1)[0].paper_id == 11
     assert VectorIndex(tmp_path, "another model", 384).open().watermark == 0
+
+
+def test_opening_the_on_disk_index_before_the_model_loads_does_not_crash(
+        tmp_path: Path, model_cache: Path) -> None:
+    """/similar can map the saved index before anything is embedded; with usearch loaded first,
+    onnxruntime's import used to kill the process (SIGSEGV)."""
+    vecs = np.eye(384, dtype=np.float32)[:50]
+    index = VectorIndex(tmp_path, "m", 384, compact_at=10)
+    index.add([(i + 1, i + 1, vecs[i].tobytes()) for i in range(50)])
+    index.compact()
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from bot.meaning.index import VectorIndex\n"
+        "from bot.meaning.model import load_embedder\n"
+        f"index = VectorIndex(Path({str(tmp_path)!r}), 'm', 384).open()\n"
+        "assert len(index) == 50, len(index)\n"
+        f"embedder = load_embedder(None, Path({str(model_cache)!r}), max_tokens=32, allow_fetch=False)\n"
+        "print(len(embedder.embed(['a test sentence'])[0]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.strip() == "384"
 
 
 async def test_similar_papers_share_the_subject_and_say_why(make_settings, meaning_on) -> None:

@@ -45,6 +45,19 @@ def _slug(model_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id)
 
 
+def _usearch_index_class() -> type:
+    """usearch's Index, loaded after onnxruntime.
+
+    Loading onnxruntime's native module after usearch's (its SIMD kernels, numkong) crashes the
+    process with a segmentation fault (usearch 2.26, onnxruntime 1.32); the other order is safe.
+    The vector index can open before the model loads (/similar, `paperbot similar`), so the
+    order is fixed here."""
+    import onnxruntime  # noqa: F401
+    from usearch.index import Index
+
+    return Index
+
+
 class VectorIndex:
     """Nearest neighbours of unit vectors, by cosine similarity."""
 
@@ -74,9 +87,7 @@ class VectorIndex:
             meta = json.loads(self._meta.read_text())
             if meta.get("model") != self.model_id or meta.get("dim") != self.dim:
                 return self
-            from usearch.index import Index
-
-            base = Index.restore(str(self._path), view=True)
+            base = _usearch_index_class().restore(str(self._path), view=True)
         except Exception:  # a torn or foreign file: rebuilt from the store
             log.warning("vector index %s unreadable; it will be rebuilt from the store", self._path,
                         exc_info=True)
@@ -132,7 +143,7 @@ class VectorIndex:
         """Write base + tail as the new base file, then map it. Searches continue meanwhile."""
         if self._path is None or self._meta is None:
             return
-        from usearch.index import Index
+        Index = _usearch_index_class()
 
         with self._lock:
             ids = np.array(self._tail_ids, dtype=np.uint64)
