@@ -200,7 +200,7 @@ async def test_a_query_of_only_common_words_is_answered_from_the_newest_papers(
     of them; any query with a rarer word still searches everything."""
     import bot.search.engine
 
-    monkeypatch.setattr(bot.search.engine, "COMMON_WINDOW", 10)
+    monkeypatch.setattr(bot.search.engine, "CANDIDATE_BUDGET", 10)
     async with Store(tmp_path / "store.db") as store:
         records = [
             dataclasses.replace(
@@ -219,6 +219,38 @@ async def test_a_query_of_only_common_words_is_answered_from_the_newest_papers(
         # All words first; the any-word reading leaves out the common ones (any paper would do).
         assert sorted(await keys(store, '"of the" whales')) == ["2605.00000", "2605.00010", "2605.00020"]
         assert sorted(await keys(store, "whales ocean")) == ["2605.00000", "2605.00010", "2605.00020"]
+
+
+async def test_a_broad_query_ranks_the_newest_papers_it_can_afford_and_still_finds_an_old_title(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No word here is common, but the rarest one's papers are more than the budget: the strict
+    reading ranks the newest papers that fit it, and a remembered title is found at any age."""
+    import bot.search.engine
+
+    async with Store(tmp_path / "store.db") as store:
+        records = [
+            dataclasses.replace(
+                paper(f"2605.{n:05d}",
+                      "Waves of the lattice sea" if n == 3
+                      else f"Report {n} on lattice sea" if n % 5 == 0 else f"Report {n} on a harbour",
+                      "Notes on the sea and of the shore."),
+                announced=date.fromordinal(DAY.toordinal() + n),
+            )
+            for n in range(100)
+        ]
+        await ingest(store, "https://feeds.example/a", records)
+        lattice = {f"2605.{n:05d}" for n in range(100) if n % 5 == 0 or n == 3}
+        assert set(await keys(store, "lattice sea")) == lattice  # within the budget: everything
+
+        monkeypatch.setattr(bot.search.engine, "CANDIDATE_BUDGET", 10)
+        found = await keys(store, "lattice sea")
+        newest_half = {f"2605.{n:05d}" for n in range(50, 100)}
+        assert found and set(found) <= lattice & newest_half
+        assert "2605.00095" in found
+        remembered = await keys(store, "of the lattice sea")
+        assert remembered[0] == "2605.00003"
+        assert set(remembered[1:]) <= newest_half
 
 
 async def test_reindex_refuses_an_index_a_running_bot_writes(tmp_path: Path) -> None:

@@ -12,10 +12,20 @@ How a `SearchQuery` reads, as one tantivy boolean query:
   the rarest word) is asked for a page first, and when it fills the page (nearly always at
   arXiv scale) that is the answer. Only a page it cannot fill is completed by the any-word
   reading: a flat OR of the per-field term queries, which tantivy's block-max WAND prunes
-  (whole blocks of documents that cannot reach the top k are skipped), so a query of very
-  common words stays fast. A single word is the strict reading and is pruned the same way.
-- A query of 3+ plain words gets a constant bonus, above any BM25 sum, for papers whose
-  title holds the words in order: a remembered title fragment names its paper.
+  (whole blocks of documents that cannot reach the top k are skipped). A single word is the
+  strict reading and is pruned the same way.
+- The strict reading's cost is the number of documents it visits: its rarest word's (an
+  intersection is driven by its shortest list). A query of broad words only ("data the
+  method": every word in a fifth of the papers or more) would visit hundreds of thousands,
+  so the engine counts them first (document frequencies, microseconds) and, past
+  CANDIDATE_BUDGET, ranks the newest papers that fit the budget: every such paper holds the
+  words anyway, and recent ones are what a broad query wants. A remembered title is still
+  found at any age (the title phrase is asked for on its own, unwindowed).
+- A query of 3+ plain words first asks for papers whose title holds the words in order (a
+  title phrase: short lists, under a millisecond); they come first, with a constant bonus
+  above any BM25 sum: a remembered title fragment names its paper.
+- Beside rarer words, a common word (in more than COMMON_FRACTION of the papers) is required
+  in the abstract only: one plain list instead of a union of three fields.
 - Author, categories, since and has-code are required clauses (filters score nothing but
   the author, which ranks like a phrase); exclusions are MUST_NOT.
 - Filters without words list the newest papers first (ordered by the `day` fast field).
@@ -26,6 +36,7 @@ Pure apart from tantivy: no store, no event loop. Safe to call from worker threa
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,7 +48,10 @@ from bot.search.query import SearchQuery, Term, fts_tokens
 
 TITLE_PHRASE_BONUS = 1_000_000.0  # above any BM25 sum of MAX_TERMS terms over three boosted fields
 COMMON_FRACTION = 0.2  # a word in more than this share of the papers is a common word
-COMMON_WINDOW = 10_000  # a query of only common words is answered from about this many newest papers
+# Documents the strict reading may visit (about 120 ns each here, scored over three fields);
+# past it, the newest papers that fit. 40,000 keeps the engine near 5 ms at a million papers.
+CANDIDATE_BUDGET = 40_000
+PHRASE_COST = 3  # a phrase also checks positions: a candidate costs about three words'
 MAX_PREFIX_STEMS_COUNTED = 64  # a common prefix, in a window: its most frequent stems
 
 
@@ -116,13 +130,14 @@ def _field_clauses(term: Term, expansion: Sequence[str] = ()) -> list[Query]:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A SearchQuery as tantivy queries. `strict`: every word of some OR-group (and, for a
-    remembered title fragment, a bonus for the words in order in the title). `loose`: any
-    word, for when the strict reading finds fewer than a page; None when it is the same."""
+    """A SearchQuery as tantivy queries. `strict`: every word of some OR-group. `loose`: any
+    word, for when the strict reading finds fewer than a page; None when it is the same.
+    `title`: the words in order in the title (a remembered title fragment), asked first."""
 
     strict: Query | None  # None: matches nothing
     loose: Query | None
     ranked: bool  # False: filters only, newest first
+    title: Query | None = None  # the remembered title fragment alone (filters applied), if any
 
 
 def compile_query(
@@ -138,9 +153,19 @@ def compile_query(
             compiled_terms[term] = term_query(term, expansions.get(term, ()) if expansions else ())
         return compiled_terms[term]
 
+    def in_group(term: Term, group: Sequence[Term]) -> Query | None:
+        # A common word beside other words is required in the abstract only: one plain list to
+        # step through instead of a union of three (most of an intersection's cost), and a
+        # paper with a word that common almost always has it in its abstract.
+        if term in common and len(group) > 1 and not term.column and not term.prefix:
+            words = stems(" ".join(term.tokens))
+            if len(words) == 1:
+                return Query.term_query(SCHEMA, "abstract", words[0])
+        return q(term)
+
     groups = []
     for group in query.groups:
-        parts = [q(t) for t in group]
+        parts = [in_group(t, group) for t in group]
         if all(p is not None for p in parts):  # a word with nothing indexable matches nothing
             groups.append(_and([p for p in parts if p is not None]))
     author = _author_query(query)
@@ -162,11 +187,7 @@ def compile_query(
         return Plan(None, None, ranked=True)
 
     strict = _or(groups)
-    phrase = _title_phrase(query)
-    if phrase is not None:  # a remembered title fragment names its paper: it comes first
-        strict = Query.boolean_query([
-            (Occur.Must, strict), (Occur.Should, Query.const_score_query(phrase, TITLE_PHRASE_BONUS)),
-        ])
+    phrase = _title_phrase(query)  # asked for on its own (see search_ids): its papers come first
     distinct = list(dict.fromkeys(t for g in query.groups for t in g))
     loose = None
     if len(distinct) > 1:  # one term: the strict reading is all there is
@@ -175,7 +196,7 @@ def compile_query(
                 for clause in _field_clauses(t, expansions.get(t, ()) if expansions else ())]
         if flat:
             loose = wrap(Query.boolean_query([(Occur.Should, c) for c in flat]))
-    return Plan(wrap(strict), loose, ranked=True)
+    return Plan(wrap(strict), loose, ranked=True, title=wrap(phrase) if phrase is not None else None)
 
 
 def _title_phrase(query: SearchQuery) -> Query | None:
@@ -227,24 +248,90 @@ def _common_terms(
     return common, expansions
 
 
-def _common_window(query: SearchQuery, common: frozenset[Term], window_day: int | None) -> Query | None:
-    """A query made only of common words ("the", "learning", "of the", "gen*") matches most
-    papers, and ranking them all costs a scan of most of the index; it is answered from the
-    newest papers (from `window_day` on, about COMMON_WINDOW papers), so its cost has a bound.
-    None for any other query: the usual case."""
-    terms = [t for group in query.groups for t in group]
-    if window_day is None or not terms or not all(t in common for t in terms):
+@dataclass(frozen=True, slots=True)
+class DayCounts:
+    """How many papers the index holds per announcement day, newest first: where the newest
+    n papers start. Computed from the index (a fast-field histogram) after each catch-up."""
+
+    days: tuple[int, ...]  # day numbers, newest first
+    cumulative: tuple[int, ...]  # papers from that day on
+    total: int
+
+    def start_of_newest(self, n: int) -> int | None:
+        """The first day of the newest (about) n papers; None when that is every paper."""
+        at = bisect_left(self.cumulative, n)
+        return None if at >= len(self.days) - 1 else self.days[at]
+
+    def papers_since(self, day: int) -> int:
+        at = bisect_left([-d for d in self.days], -day + 1)  # days newer than or on `day`
+        return self.cumulative[at - 1] if at else 0
+
+
+def day_counts(index: SearchIndex) -> DayCounts:
+    """Blocking (about 10 ms at a million papers)."""
+    searcher = index.searcher()
+    if not searcher.num_docs:
+        return DayCounts((), (), 0)
+    found = searcher.aggregate(Query.all_query(), {"days": {"terms": {"field": "day", "size": 1_000_000}}})
+    buckets = sorted(((int(b["key"]), int(b["doc_count"])) for b in found["days"]["buckets"]), reverse=True)
+    cumulative, running = [], 0
+    for _day, count in buckets:
+        running += count
+        cumulative.append(running)
+    return DayCounts(tuple(d for d, _c in buckets), tuple(cumulative), searcher.num_docs)
+
+
+def _term_visits(searcher: tantivy.Searcher, term: Term, expansions: Mapping[Term, Sequence[str]]) -> int:
+    """About how many documents matching this term costs: its fields' lists (a phrase: its
+    rarest word's, times the cost of checking positions)."""
+    words = stems(" ".join(term.tokens))
+    if not words:
+        return 0
+    fields = (term.column,) if term.column else FIELDS
+    if term.prefix and len(words) == 1:
+        stems_of = list(expansions.get(term, ()))
+        return sum(searcher.doc_freq(f, w) for f in fields for w in stems_of) if stems_of else sum(
+            count for f in fields
+            for _t, count in searcher.terms_with_prefix(f, words[0], limit=MAX_PREFIX_STEMS_COUNTED))
+    per_word = [sum(searcher.doc_freq(f, w) for f in fields) for w in words]
+    return min(per_word) * (PHRASE_COST if len(words) > 1 else 1)
+
+
+def visits(searcher: tantivy.Searcher, query: SearchQuery, days: DayCounts | None,
+           expansions: Mapping[Term, Sequence[str]] | None = None) -> int:
+    """About how many documents the strict reading visits: per OR-group, its rarest term's
+    (an intersection is driven by its shortest list), cut by the filters' own sizes."""
+    expansions = expansions or {}
+    total = sum(min(_term_visits(searcher, t, expansions) for t in group) for group in query.groups if group)
+    filters = query.filters
+    if filters.categories:
+        total = min(total, sum(searcher.doc_freq("cat", c) for c in filters.categories))
+    if filters.since and days is not None:
+        total = min(total, days.papers_since(filters.since.toordinal()))
+    return total
+
+
+def _window(searcher: tantivy.Searcher, query: SearchQuery, days: DayCounts | None,
+            expansions: Mapping[Term, Sequence[str]]) -> Query | None:
+    """The newest papers the strict reading can afford, when it cannot afford them all."""
+    if days is None or not days.total:
         return None
-    return Query.range_query(SCHEMA, "day", tantivy.FieldType.Integer, lower_bound=window_day,
+    cost = visits(searcher, query, days, expansions)
+    if cost <= CANDIDATE_BUDGET:
+        return None
+    start = days.start_of_newest(max(1, days.total * CANDIDATE_BUDGET // cost))
+    if start is None:
+        return None
+    return Query.range_query(SCHEMA, "day", tantivy.FieldType.Integer, lower_bound=start,
                              use_inverted_index=True)
 
 
 def search_ids(
     index: SearchIndex, query: SearchQuery, *, limit: int, offset: int = 0,
-    exclude_ids: frozenset[int] = frozenset(), window_day: int | None = None,
+    exclude_ids: frozenset[int] = frozenset(), days: DayCounts | None = None,
 ) -> list[ScoredId]:
     """The best `limit` paper ids for the query (after `offset`), best first. Blocking.
-    `window_day`: where the newest COMMON_WINDOW papers start (see _common_window).
+    `days`: the index's papers per day (see DayCounts), for the candidate budget.
 
     One pass when the strict reading fills the page (the usual case, and always for one
     word); only then the any-word reading fills the rest, pruned by block-max WAND."""
@@ -252,15 +339,25 @@ def search_ids(
         return []
     searcher = index.searcher()
     common, expansions = _common_terms(searcher, query)
-    window = _common_window(query, common, window_day)
-    plan = compile_query(query, common=common, expansions=expansions if window is not None else None)
+    terms = [t for group in query.groups for t in group]
+    only_common = bool(terms) and all(t in common for t in terms)
+    plan = compile_query(query, common=common, expansions=expansions if only_common else None)
     if plan.strict is None:
         return []
+    wanted = offset + limit + len(exclude_ids)
+    found: list[ScoredId] = []
+    if plan.title is not None:  # a remembered title fragment names its paper, at any age
+        found = [ScoredId(i, score + TITLE_PHRASE_BONUS, True)
+                 for score, i in _run(searcher, plan.title, wanted, True)]
+    window = _window(searcher, query, days, expansions if only_common else {}) if plan.ranked else None
     if window is not None:
         plan = Plan(_and([plan.strict, window]), _and([plan.loose, window]) if plan.loose else None,
                     plan.ranked)
-    wanted = offset + limit + len(exclude_ids)
-    found = [ScoredId(i, score, True) for score, i in _run(searcher, plan.strict, wanted, plan.ranked)]
+    seen = {s.id for s in found}
+    found += [ScoredId(i, score, True) for score, i in _run(searcher, plan.strict, wanted, plan.ranked)
+              if i not in seen]
+    found.sort(key=lambda s: -s.score)
+    found = found[:wanted]
     if plan.loose is not None and len(found) < wanted:
         seen = {s.id for s in found}  # every strict match: fewer than asked for
         found += [ScoredId(i, score, False) for score, i in _run(searcher, plan.loose, wanted, True)

@@ -52,7 +52,6 @@ class SearchSource(Protocol):
     async def index_rows(self, ids: Sequence[int]) -> list[IndexRow]: ...
     async def index_rows_after(self, after_id: int, limit: int) -> list[IndexRow]: ...
     async def count_papers(self) -> int: ...
-    async def announced_nth_newest(self, n: int) -> date | None: ...
     async def papers_by_ids(self, ids: Sequence[int]) -> list[StoredPaper]: ...
     async def get_papers(self, keys: Sequence[str]) -> dict[str, StoredPaper]: ...
 
@@ -74,7 +73,7 @@ class SearchService:
         self.index = index
         self._lock = asyncio.Lock()  # one catch-up or rebuild at a time
         self._warned_locked = False
-        self._window_day: int | None = None  # where the newest engine.COMMON_WINDOW papers start
+        self._days: engine.DayCounts | None = None  # papers per day, for the engine's candidate budget
 
     async def open(self, *, catch_up: bool = True) -> SearchService:
         """Open the index and bring it up to the store (after a crash, or writes by others)."""
@@ -97,7 +96,7 @@ class SearchService:
         """The engine's best paper ids for the query, best first (in a worker thread)."""
         return await asyncio.to_thread(
             engine.search_ids, self.index, query, limit=limit, offset=offset, exclude_ids=exclude_ids,
-            window_day=self._window_day,
+            days=self._days,
         )
 
     async def hits_for(self, scored: Sequence[ScoredId]) -> list[SearchHit]:
@@ -152,7 +151,7 @@ class SearchService:
             while True:
                 changes = await self.source.paper_changes_after(self.index.watermark, CATCH_UP_BATCH)
                 if not changes:
-                    if applied or self._window_day is None:
+                    if applied or self._days is None:
                         await self._refresh_window()
                     return applied
                 ids = list(dict.fromkeys(paper_id for _seq, paper_id in changes))
@@ -164,8 +163,7 @@ class SearchService:
         await asyncio.to_thread(lambda: self.index.apply(_docs(rows), ids, watermark))
 
     async def _refresh_window(self) -> None:
-        day = await self.source.announced_nth_newest(engine.COMMON_WINDOW)
-        self._window_day = day.toordinal() if day else None
+        self._days = await asyncio.to_thread(engine.day_counts, self.index)
 
     async def rebuild(self, progress: Callable[[int, int], Any] | None = None) -> int:
         """Drop the index and build it again from the store (`paperbot reindex`)."""

@@ -731,15 +731,6 @@ class Store(
             )
         return rows
 
-    async def announced_nth_newest(self, n: int) -> date | None:
-        """The announcement day of the n-th newest paper (None with fewer papers): where the
-        search engine's window for queries of common words starts."""
-        row = await self._fetchone(
-            "SELECT announced FROM papers WHERE announced IS NOT NULL"
-            " ORDER BY announced DESC LIMIT 1 OFFSET ?", (n - 1,)
-        )
-        return date_from_db(row[0]) if row and row[0] else None
-
     async def index_rows_after(self, after_id: int, limit: int) -> list[IndexRow]:
         """The next papers by id, for a rebuild."""
         return await self._fetchall(f"{_INDEX_ROW} WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
