@@ -244,6 +244,7 @@ async def test_a_broad_query_ranks_the_newest_papers_it_can_afford_and_still_fin
         assert set(await keys(store, "lattice sea")) == lattice  # within the budget: everything
 
         monkeypatch.setattr(bot.search.engine, "CANDIDATE_BUDGET", 10)
+        monkeypatch.setattr(bot.search.engine, "WINDOW_SHARE", 1)
         found = await keys(store, "lattice sea")
         newest_half = {f"2605.{n:05d}" for n in range(50, 100)}
         assert found and set(found) <= lattice & newest_half

@@ -234,6 +234,9 @@ class PgConnection:
     def execute(self, sql: str, params: Any = ()) -> _Pending:
         return _Pending(self._run(sql, params))
 
+    async def execute_fetchall(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        return await (await self._run(sql, params)).fetchall()
+
     async def executemany(self, sql: str, seq: Iterable[Any]) -> None:
         translated, names = to_postgres(sql)
         rows = [self._args(p, names) for p in seq]

@@ -349,8 +349,9 @@ class Store(
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list:
         db = self.writer if write else self.reader
-        async with db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One trip to the connection's thread, not three (execute, fetch, close): a search's
+        # page of rows is on the /search path.
+        return list(await db.execute_fetchall(sql, params))
 
     async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
         async with self.reader.execute(sql, params) as cursor:
