@@ -116,6 +116,56 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def query_classes(corpus: Corpus, db: Path, total: int, last_day: date,
+                  queries: int) -> list[tuple[str, list[tuple[str, dict, str]]]]:
+    """Per query class, its cases (text, parse_query options, the expected key or ""), drawn
+    with a fixed seed from the store's own titles and abstracts and the corpus's vocabulary.
+    The two very cheap classes of common words get 20 cases (their cost barely varies)."""
+    rng = corpus.rng
+    rng.seed(7)
+    conn = sqlite3.connect(db)
+    sample_ids = rng.sample(range(1, total + 1), queries)
+    titles = dict(conn.execute(
+        f"SELECT id, title FROM papers WHERE id IN ({','.join(map(str, sample_ids))})"))
+    abstracts = [a for (a,) in conn.execute(
+        f"SELECT abstract FROM papers WHERE id IN ({','.join(map(str, sample_ids[:queries]))})")]
+    conn.close()
+
+    def known_item() -> tuple[str, dict, str]:
+        paper_id = rng.choice(sample_ids)
+        words = titles[paper_id].split()
+        start = rng.randint(0, max(0, len(words) - 4))
+        return " ".join(words[start:start + 4]), {}, f"{paper_id:07d}"
+
+    def phrase() -> tuple[str, dict, str]:
+        words = rng.choice(abstracts).rstrip(".").split()
+        size = rng.randint(2, 3)
+        start = rng.randint(0, len(words) - size)
+        return '"' + " ".join(words[start:start + size]) + '"', {}, ""
+
+    def prefix() -> tuple[str, dict, str]:
+        word = rng.choice([w for w in corpus.vocabulary[:3000] if len(w) >= 6])
+        return word[: rng.randint(4, 5)] + "*", {}, ""
+
+    makers: list[tuple[str, Callable[[], tuple[str, dict, str]]]] = [
+        ("known item (4 title words)", known_item),
+        ("2-3 topical words", lambda: (" ".join(corpus.words(rng.randint(2, 3))), {}, "")),
+        ("one very common word", lambda: (rng.choice(corpus.vocabulary[:5]), {}, "")),
+        ("phrase (2-3 words of an abstract)", phrase),
+        ("stop-word phrase", lambda: (rng.choice(['"of the"', '"in the"', '"to the"', '"on the"',
+                                                  '"and the"']), {}, "")),
+        ("prefix*", prefix),
+        ("category + 2 words", lambda: (" ".join(corpus.words(2)),
+                                        {"category": rng.choice(corpus.categories)}, "")),
+        ("since 30 days + 2 words", lambda: (" ".join(corpus.words(2)),
+                                             {"since_days": 30, "today": last_day}, "")),
+        ("author only", lambda: ("", {"author": rng.choice(corpus.authors)}, "")),
+    ]
+    return [(name, [make() for _ in range(queries if name not in ("stop-word phrase", "one very common word")
+                                          else 20)])
+            for name, make in makers]
+
+
 async def main(args: argparse.Namespace) -> None:
     corpus = Corpus()
     db: Path = args.db or Path(f"/tmp/paperbot-bench-{args.papers}.db")
@@ -146,46 +196,7 @@ async def main(args: argparse.Namespace) -> None:
         fts = await FtsReference(db).open()
 
     last_day = START + timedelta(days=(total - 1) // PER_DAY)
-    rng = corpus.rng
-    rng.seed(7)
-    conn = sqlite3.connect(db)
-    sample_ids = rng.sample(range(1, total + 1), args.queries)
-    titles = dict(conn.execute(
-        f"SELECT id, title FROM papers WHERE id IN ({','.join(map(str, sample_ids))})"))
-    abstracts = [a for (a,) in conn.execute(
-        f"SELECT abstract FROM papers WHERE id IN ({','.join(map(str, sample_ids[:args.queries]))})")]
-    conn.close()
-
-    def known_item() -> tuple[str, dict, str]:
-        paper_id = rng.choice(sample_ids)
-        words = titles[paper_id].split()
-        start = rng.randint(0, max(0, len(words) - 4))
-        return " ".join(words[start:start + 4]), {}, f"{paper_id:07d}"
-
-    def phrase() -> tuple[str, dict, str]:
-        words = rng.choice(abstracts).rstrip(".").split()
-        size = rng.randint(2, 3)
-        start = rng.randint(0, len(words) - size)
-        return '"' + " ".join(words[start:start + size]) + '"', {}, ""
-
-    def prefix() -> tuple[str, dict, str]:
-        word = rng.choice([w for w in corpus.vocabulary[:3000] if len(w) >= 6])
-        return word[: rng.randint(4, 5)] + "*", {}, ""
-
-    classes: list[tuple[str, Callable[[], tuple[str, dict, str]]]] = [
-        ("known item (4 title words)", known_item),
-        ("2-3 topical words", lambda: (" ".join(corpus.words(rng.randint(2, 3))), {}, "")),
-        ("one very common word", lambda: (rng.choice(corpus.vocabulary[:5]), {}, "")),
-        ("phrase (2-3 words of an abstract)", phrase),
-        ("stop-word phrase", lambda: (rng.choice(['"of the"', '"in the"', '"to the"', '"on the"',
-                                                  '"and the"']), {}, "")),
-        ("prefix*", prefix),
-        ("category + 2 words", lambda: (" ".join(corpus.words(2)),
-                                        {"category": rng.choice(corpus.categories)}, "")),
-        ("since 30 days + 2 words", lambda: (" ".join(corpus.words(2)),
-                                             {"since_days": 30, "today": last_day}, "")),
-        ("author only", lambda: ("", {"author": rng.choice(corpus.authors)}, "")),
-    ]
+    classes = query_classes(corpus, db, total, last_day, args.queries)
 
     engines: list[tuple[str, Callable[..., Awaitable[list]]]] = [("paperbot (tantivy)", store.search)]
     if fts is not None:
@@ -196,9 +207,8 @@ async def main(args: argparse.Namespace) -> None:
     header = f"  {'query class':36s}" + "".join(f" | {name + ' p50/p95/max ms':>36s}" for name, _ in engines)
     print(header)
     results: dict[str, dict[str, tuple[float, float, float]]] = {}
-    for name, make in classes:
-        count = args.queries if name not in ("stop-word phrase", "one very common word") else 20
-        cases = [make() for _ in range(count)]
+    for name, cases in classes:
+        count = len(cases)
         row = f"  {name:36s}"
         for engine_name, search in engines:
             if engine_name == "old FTS5" and count > args.fts_queries:

@@ -38,7 +38,10 @@ def _free_port() -> int:
 class PgServer:
     """One server for a test session; `new_database()` hands each test an empty migrated database."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: Path | None = None) -> None:
+        """`keep`: a directory that outlives the server (a benchmark's big database, reused by
+        later runs); by default a temporary one, removed at stop."""
+        self.keep = keep
         self.initdb = find_bin("initdb")
         self.pg_ctl = find_bin("pg_ctl")
         self.dir: Path | None = None
@@ -65,15 +68,20 @@ class PgServer:
     def start(self) -> PgServer:
         assert self.initdb and self.pg_ctl
         self._as = self._user_prefix()
-        self.dir = Path(tempfile.mkdtemp(prefix="paperbot-pg-"))
+        if self.keep is not None:
+            self.keep.mkdir(parents=True, exist_ok=True)
+            self.dir = self.keep
+        else:
+            self.dir = Path(tempfile.mkdtemp(prefix="paperbot-pg-"))
         if self._as:
             shutil.chown(self.dir, user=self._as[2])
         data = self.dir / "data"
-        subprocess.run(
-            [*self._as, self.initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-             "--locale=C", "--no-sync"],
-            check=True, capture_output=True,
-        )
+        if not (data / "PG_VERSION").exists():
+            subprocess.run(
+                [*self._as, self.initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                 "--locale=C", "--no-sync"],
+                check=True, capture_output=True,
+            )
         self.port = _free_port()
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off"
@@ -94,7 +102,8 @@ class PgServer:
                 [*self._as, self.pg_ctl, "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop"],
                 check=False, capture_output=True, timeout=60,
             )
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.keep is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
 
     def url(self, database: str = "postgres") -> str:
