@@ -116,12 +116,14 @@ class PaperBotMixin:
             # Several processes may share a PostgreSQL database: one polls, each serves its shards.
             self.cluster = Coordinator(
                 self.store, ShardMap.of(self.settings.discord.shard_count, self.settings.discord.shard_ids),
-                clock=self.clock,
+                clock=self.clock, on_live_processes=self.pacer.share_with,
             )
             await self.cluster.tick()
             self.cluster.on_became_poller = self._became_poller
             self.http_session = Fetcher.make_session(self.settings)
-            self.fetcher = Fetcher(self.http_session, self.settings, clock=self.clock)
+            # arXiv's pace holds for the whole deployment: every process on the database shares it.
+            self.fetcher = Fetcher(self.http_session, self.settings, clock=self.clock,
+                                   gate=self.store.polite_gate)
             self.ingestor = Ingestor(self.store, self.fetcher, self.settings, clock=self.clock)
             await self.ingestor.sync_feeds()
             self.scheduler = AsyncIOScheduler(

@@ -101,7 +101,7 @@ async def open_core(settings: Settings, *, read_only: bool = False) -> AsyncIter
     session = None
     try:
         session = Fetcher.make_session(settings)
-        fetcher = Fetcher(session, settings)
+        fetcher = Fetcher(session, settings, gate=store.polite_gate)  # paced with any running bot
         ingestor = Ingestor(store, fetcher, settings)
         if not read_only:
             await ingestor.sync_feeds()

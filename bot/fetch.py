@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit
@@ -85,11 +85,16 @@ class PoliteLimiter:
     """
 
     def __init__(
-        self, hosts: Iterable[str], interval: float, *, monotonic: Callable[[], float] = time.monotonic
+        self, hosts: Iterable[str], interval: float, *, monotonic: Callable[[], float] = time.monotonic,
+        gate: Callable[[float], AbstractAsyncContextManager[None]] | None = None,
     ):
+        """`gate`: the same pacing across processes (several bot processes on one PostgreSQL
+        database, or a `paperbot backfill` beside them): entered around each request, with
+        the gap to hold after it."""
         self.hosts = tuple(h.lower() for h in hosts)
         self.interval = interval
         self._monotonic = monotonic
+        self._gate = gate
         self._lock = asyncio.Lock()
         self._last_end: float | None = None
 
@@ -105,7 +110,11 @@ class PoliteLimiter:
                 if wait > 0:
                     await asyncio.sleep(wait)
             try:
-                yield
+                if self._gate is None:
+                    yield
+                else:
+                    async with self._gate(self.interval):
+                        yield
             finally:
                 self._last_end = self._monotonic()
 
@@ -188,12 +197,13 @@ class Fetcher:
         *,
         clock: Clock = utcnow,
         limiter: PoliteLimiter | None = None,
+        gate: Callable[[float], AbstractAsyncContextManager[None]] | None = None,
     ):
         self.session = session
         self.settings = settings
         self.clock = clock
         self.limiter = limiter or PoliteLimiter(
-            settings.arxiv.polite_hosts, settings.arxiv.min_interval_seconds
+            settings.arxiv.polite_hosts, settings.arxiv.min_interval_seconds, gate=gate
         )
         self.max_bytes = settings.http.max_response_bytes
         self.policy = policy_from(settings.http.allow_private_addresses,

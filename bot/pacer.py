@@ -30,11 +30,19 @@ class RequestPacer:
     def __init__(self, rate_per_second: float, *, monotonic: Callable[[], float] = time.monotonic):
         if rate_per_second <= 0:
             raise ValueError("rate must be positive")
+        self.rate = rate_per_second
         self.interval = 1.0 / rate_per_second
+        self.processes = 1
         self._monotonic = monotonic
         self._next_slot = 0.0
         self.paced = 0  # requests that went through the pacer
         self.waited_seconds = 0.0
+
+    def share_with(self, processes: int) -> None:
+        """Discord's global limit is per bot, not per process: with several processes live on
+        one database (their heartbeats), each takes an equal share of the rate."""
+        self.processes = max(1, processes)
+        self.interval = self.processes / self.rate
 
     async def wait_turn(self) -> None:
         now = self._monotonic()

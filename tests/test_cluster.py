@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
+from aiohttp import web
+
 from bot.cluster import Coordinator, ShardMap, process_lines, shard_of
+from bot.fetch import PoliteLimiter
+from bot.pacer import RequestPacer
 from bot.store import Store
 from tests.fakediscord import FakeDiscord
 
@@ -108,3 +115,94 @@ async def test_a_killed_poller_is_replaced(pg_url: str, tmp_path: Path) -> None:
         if holder.returncode is None:
             holder.kill()
             await holder.wait()
+
+
+async def test_arxiv_requests_are_one_at_a_time_and_spaced_across_processes(
+        pg_url: str, tmp_path: Path) -> None:
+    """Two processes on one database each look papers up on arXiv at once: the server sees one
+    request at a time, each starting at least the gap after the previous one ended."""
+    served: list[tuple[float, float]] = []
+
+    async def slow_answer(request: web.Request) -> web.Response:
+        started = time.monotonic()
+        await asyncio.sleep(0.2)
+        served.append((started, time.monotonic()))
+        return web.Response(text="<feed/>")
+
+    app = web.Application()
+    app.router.add_get("/api/query", slow_answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    gap = 0.5
+    try:
+        async with (Store(pg_url, index_dir=tmp_path / "a") as a,
+                    Store(pg_url, index_dir=tmp_path / "b") as b, aiohttp.ClientSession() as session):
+            limiters = [PoliteLimiter(["127.0.0.1"], gap, gate=store.polite_gate) for store in (a, b)]
+
+            async def look_up(limiter: PoliteLimiter) -> None:
+                async with limiter.slot(), session.get(f"http://127.0.0.1:{port}/api/query") as answer:
+                    await answer.read()
+
+            await asyncio.gather(*(look_up(limiter) for limiter in limiters for _ in range(3)))
+    finally:
+        await runner.cleanup()
+    served.sort()
+    assert len(served) == 6
+    for (_, ended), (started, _) in itertools.pairwise(served):
+        assert started - ended >= gap - 0.02, served
+
+
+GATE_HOLDER = """
+import asyncio, sys
+from bot.store import Store
+
+async def main():
+    async with Store(sys.argv[1], index_dir=sys.argv[2], search_catch_up=False) as store:
+        async with store.polite_gate(3600):
+            print("held", flush=True)
+            await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_process_killed_during_an_arxiv_request_frees_the_gate(pg_url: str, tmp_path: Path) -> None:
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", GATE_HOLDER, pg_url, str(tmp_path / "holder"),
+        stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parent.parent,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    try:
+        assert holder.stdout is not None
+        assert (await asyncio.wait_for(holder.stdout.readline(), 60)).strip() == b"held"
+        async with Store(pg_url, index_dir=tmp_path / "other") as other:
+            waiting = asyncio.ensure_future(other.polite_gate(0).__aenter__())
+            await asyncio.sleep(1)
+            assert not waiting.done()  # the holder's request is still under way
+            holder.send_signal(signal.SIGKILL)
+            await holder.wait()
+            await asyncio.wait_for(waiting, 30)
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+
+
+async def test_processes_share_discords_global_rate(pg_url: str, tmp_path: Path) -> None:
+    """Discord's 50 requests/s is per bot: two live processes each pace at half the rate, and
+    one alone again at the whole rate once the other has signed off."""
+    async with (Store(pg_url, index_dir=tmp_path / "a") as a, Store(pg_url, index_dir=tmp_path / "b") as b):
+        pacers = [RequestPacer(40.0), RequestPacer(40.0)]
+        first = Coordinator(a, ShardMap.of(2, [0]), on_live_processes=pacers[0].share_with)
+        second = Coordinator(b, ShardMap.of(2, [1]), on_live_processes=pacers[1].share_with)
+        await first.tick()
+        assert pacers[0].interval == 1 / 40
+        await second.tick()
+        await first.tick()
+        assert pacers[0].interval == pacers[1].interval == 2 / 40
+        await second.stop()
+        await first.tick()
+        assert pacers[0].interval == 1 / 40

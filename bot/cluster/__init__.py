@@ -77,11 +77,13 @@ class Coordinator:
     def __init__(
         self, store: ClusterStore, shards: ShardMap, *, clock: Clock = utcnow,
         on_became_poller: Callable[[], Awaitable[None]] | None = None,
+        on_live_processes: Callable[[int], None] | None = None,
     ):
         self.store = store
         self.shards = shards
         self.clock = clock
         self.on_became_poller = on_became_poller
+        self.on_live_processes = on_live_processes  # e.g. the REST pacer's share of Discord's limit
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.process_id = f"{self.host}:{self.pid}:{secrets.token_hex(3)}"
@@ -111,6 +113,9 @@ class Coordinator:
             polling=self.is_poller, started_at=self.started_at, now=now,
         )
         await self.store.forget_processes_before(now - FORGET_AFTER)
+        if self.on_live_processes is not None:
+            live = [p for p in await self.store.list_processes() if now - p.last_heartbeat <= SILENT_AFTER]
+            self.on_live_processes(max(1, len(live)))
 
     async def tick(self) -> None:
         """Every HEARTBEAT_SECONDS: the lock first (a failover polls at once), then the heartbeat."""

@@ -1,8 +1,12 @@
-"""Named queries for several processes on one database: heartbeats and the poller lock."""
+"""Named queries for several processes on one database: heartbeats, the poller lock, and the
+gate that spaces requests to arXiv across every process."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -15,6 +19,7 @@ if TYPE_CHECKING:
     from bot.store.repository import Store
 
 POLLER_LOCK_KEY = 0x706F6C6C  # 'poll': held by the one process that polls the feeds
+POLITE_LOCK_KEY = 0x61727876  # 'arxv': held during each request to arXiv, and its gap after
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class ClusterStoreMixin:
     """Heartbeats (a `processes` row per running process) and the poller lock."""
 
     _leader_conn: asyncpg.Connection | None = None
+    _gate_releases: set[asyncio.Task[None]] | None = None
 
     async def record_heartbeat(
         self: Store, process_id: str, *, host: str, pid: int, shard_count: int | None,
@@ -112,3 +118,47 @@ class ClusterStoreMixin:
             await conn.close(timeout=5)
         except Exception:
             conn.terminate()
+
+    @contextlib.asynccontextmanager
+    async def polite_gate(self: Store, gap_seconds: float) -> AsyncIterator[None]:
+        """One request to arXiv at a time across every process on this database, each starting
+        at least `gap_seconds` after the previous one ended, whichever process made it.
+
+        PostgreSQL: a session advisory lock on a connection of its own, taken before the
+        request and released `gap_seconds` after it ends (by closing that connection, so a
+        process that dies mid-request frees it too). Waiters queue on the lock in the database.
+        SQLite: nothing to do (one process per database file; the process's own limiter paces)."""
+        if self.dialect != "postgres":
+            yield
+            return
+        assert self.url is not None
+        conn = await asyncpg.connect(self.url)
+        try:
+            await conn.execute("SELECT pg_advisory_lock($1)", POLITE_LOCK_KEY)
+        except BaseException:
+            await self._drop_leader_conn(conn)
+            raise
+        try:
+            yield
+        finally:
+            if self._gate_releases is None:
+                self._gate_releases = set()
+            task = asyncio.get_running_loop().create_task(self._release_gate_later(conn, gap_seconds))
+            self._gate_releases.add(task)
+            task.add_done_callback(self._gate_releases.discard)
+
+    async def _release_gate_later(self: Store, conn: asyncpg.Connection, gap_seconds: float) -> None:
+        try:
+            await asyncio.sleep(gap_seconds)
+        finally:
+            await self._drop_leader_conn(conn)
+
+    async def release_polite_gates(self: Store) -> None:
+        """At close: let pending gaps run out (closing their connections), at most a few seconds."""
+        pending = list(self._gate_releases or ())
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+

@@ -286,6 +286,7 @@ class Store(
 
     async def close(self) -> None:
         await self.release_poller_lock()
+        await self.release_polite_gates()
         listener, self._listener = self._listener, None
         if listener is not None:
             await listener.stop()
