@@ -94,6 +94,11 @@ def main() -> None:
         ("search-small", f"disk, index build and search at {args.small:,} papers",
          ["bench/search_bench.py", "--papers", str(args.small), "--queries", "50", "--ingest", "0",
           "--skip-fts"]),
+        ("scale-search", f"/search at {args.papers:,} papers on SQLite and on PostgreSQL"
+                         " (the same store moved with copy-store)",
+         ["bench/scale_search_bench.py", "--db", big, "--queries", "100"]),
+        ("scale", "the two backends side by side: ingest, search and digest fan-out at 20,000 papers",
+         ["bench/scale_bench.py", "--papers", "20000", "--digests", "100"]),
         ("memory", f"memory and start-up of a process answering searches on {args.papers:,} papers",
          ["bench/memory_bench.py", "--db", big]),
         ("ingest", "ingesting a real 1,101-item listing over loopback HTTP, index update included",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,4 +106,22 @@ def make_world(fake: FakeDiscord, feeds: FeedServer, tmp_path: Path) -> World:
     fake.add_member(guild, member)
     channel = fake.create_channel(guild, "papers")
     return World(fake, feeds, tmp_path, guild, channel, admin, member)
+
+
+async def register_commands(fake: FakeDiscord, settings: Settings) -> None:
+    """Tell the fake Discord the bot's command tree, as `paperbot sync` would (`run` never syncs)."""
+    probe = PaperBot(settings, sync_only=True)
+    for extension in probe.extensions_to_load:
+        await probe.load_extension(extension)
+    fake.register_tree(probe.tree)
+    await probe.close()
+
+
+async def start_run_process(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    """`paperbot run` as a child process; its stderr is kept for a failing test's message."""
+    from tests.test_cli import paperbot_command
+
+    return await asyncio.create_subprocess_exec(
+        *paperbot_command(), "run", env={**os.environ, **env}, cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
 

@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import intents
-from tests.botharness import World
+from tests.botharness import World, register_commands
 from tests.fakediscord import FakeDiscord
 from tests.test_cli import paperbot_command
 
@@ -200,15 +200,10 @@ async def _start(world: World, token: str) -> asyncio.subprocess.Process:
 
 
 async def test_paperbot_run_as_a_process_serves_commands(world: World) -> None:
-    from bot.app import PaperBot
 
     fake: FakeDiscord = world.fake
     # Register the bot's commands as `paperbot sync` would (the process does not sync on start).
-    probe = PaperBot(world.settings, sync_only=True)
-    for extension in probe.extensions_to_load:
-        await probe.load_extension(extension)
-    fake.register_tree(probe.tree)
-    await probe.close()
+    await register_commands(fake, world.settings)
     registered = fake.command_creates
 
     process = await _start(world, fake.token)

@@ -92,16 +92,27 @@ asyncio.run(main())
 """
 
 
+async def holding(script: str, pg_url: str, index_dir: Path) -> asyncio.subprocess.Process:
+    """A child process on the database running `script`, once it says it holds its lock."""
+    root = Path(__file__).parent.parent
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, pg_url, str(index_dir), stdout=asyncio.subprocess.PIPE,
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert holder.stdout is not None
+    try:
+        assert (await asyncio.wait_for(holder.stdout.readline(), 60)).strip() == b"held"
+    except BaseException:
+        holder.kill()
+        await holder.wait()
+        raise
+    return holder
+
+
 async def test_a_killed_poller_is_replaced(pg_url: str, tmp_path: Path) -> None:
     """kill -9 of the process holding the lock: the server drops its session, the lock is free."""
-    holder = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", LOCK_HOLDER, pg_url, str(tmp_path / "holder"),
-        stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parent.parent,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
-    )
+    holder = await holding(LOCK_HOLDER, pg_url, tmp_path / "holder")
     try:
-        assert holder.stdout is not None
-        assert (await asyncio.wait_for(holder.stdout.readline(), 60)).strip() == b"held"
         async with Store(pg_url, index_dir=tmp_path / "other") as other:
             assert not await other.try_poller_lock()
             holder.send_signal(signal.SIGKILL)
@@ -170,14 +181,8 @@ asyncio.run(main())
 
 
 async def test_a_process_killed_during_an_arxiv_request_frees_the_gate(pg_url: str, tmp_path: Path) -> None:
-    holder = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", GATE_HOLDER, pg_url, str(tmp_path / "holder"),
-        stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parent.parent,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
-    )
+    holder = await holding(GATE_HOLDER, pg_url, tmp_path / "holder")
     try:
-        assert holder.stdout is not None
-        assert (await asyncio.wait_for(holder.stdout.readline(), 60)).strip() == b"held"
         async with Store(pg_url, index_dir=tmp_path / "other") as other:
             waiting = asyncio.ensure_future(other.polite_gate(0).__aenter__())
             await asyncio.sleep(1)

@@ -17,7 +17,7 @@ from bot.app import PaperBot
 from bot.digest.model import BOOKMARK_EMOJI, DigestConfig, RunStatus
 from bot.search import parse_query
 from bot.sources import parse_feed
-from tests.botharness import World
+from tests.botharness import World, register_commands, start_run_process
 from tests.fakediscord import FakeDiscord, Message, NotAvailable, P
 from tests.feedserver import REAL
 from tests.test_cli import paperbot_command
@@ -439,16 +439,10 @@ async def test_killed_mid_digest_and_restarted_the_digest_completes_without_repe
     fetch = await asyncio.create_subprocess_exec(*paperbot_command(), "fetch", env=env,
                                                  stdout=asyncio.subprocess.DEVNULL)
     assert await fetch.wait() == 0
-    probe = PaperBot(world.settings, sync_only=True)
-    for extension in probe.extensions_to_load:
-        await probe.load_extension(extension)
-    fake.register_tree(probe.tree)
-    await probe.close()
+    await register_commands(fake, world.settings)
 
     async def start() -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            *paperbot_command(), "run", env=env, cwd=world.tmp_path,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        return await start_run_process(env, world.tmp_path)
 
     fake.rate_limits.set_route(MESSAGES, 1, 0.6)  # one card at a time, so the crash lands mid-way
     first = await start()

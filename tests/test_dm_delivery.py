@@ -18,7 +18,7 @@ import pytest
 
 from bot.models import AnnounceType
 from bot.store import Store
-from tests.botharness import World
+from tests.botharness import World, start_run_process
 from tests.fakediscord import FakeDiscord, Message
 from tests.test_cli import paperbot_command
 from tests.test_digests import CL, _config
@@ -216,9 +216,7 @@ async def test_killed_in_discord_pys_retry_window_the_restart_sends_no_second_dm
     env = {**os.environ, "DISCORD_TOKEN": fake.token, "PAPERBOT_CONFIG": str(config)}
 
     async def start() -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            *paperbot_command(), "run", env=env, cwd=world.tmp_path,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        return await start_run_process(env, world.tmp_path)
 
     # The DM lands, its answer is a 500: discord.py sleeps 1 s before retrying, and dies meanwhile.
     lost = fake.inject(dm_posts(fake, world.member), status=500, after_processing=True)

@@ -9,11 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.app import PaperBot
 from bot.digest.model import DigestConfig
 from bot.digest.schedule import last_fire_at_or_before, next_fire_after, run_date_for
 from bot.store import Store
-from tests.botharness import World
+from tests.botharness import World, register_commands, start_run_process
 from tests.test_cli import paperbot_command
 from tests.test_digests import CL, MESSAGES, _config, add_digest, digest_thread, fast_sends, paper_key
 from tests.test_readers import Clock, post_digest
@@ -94,16 +93,10 @@ async def test_killed_mid_recap_and_restarted_the_recap_completes_once(world: Wo
             for user in range(n + 1):
                 await store.add_bookmark(1000 + user, key, source="button", guild_id=world.guild.id,
                                          now=datetime.now(UTC), limit=100)
-    probe = PaperBot(world.settings, sync_only=True)
-    for extension in probe.extensions_to_load:
-        await probe.load_extension(extension)
-    fake.register_tree(probe.tree)
-    await probe.close()
+    await register_commands(fake, world.settings)
 
     async def start() -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            *paperbot_command(), "run", env=env, cwd=world.tmp_path,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        return await start_run_process(env, world.tmp_path)
 
     def overviews() -> list:
         return [m for m in fake.messages(world.channel) if m.thread_id]

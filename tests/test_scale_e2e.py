@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import PaperBot
 from bot.cluster import HEARTBEAT_SECONDS
 from bot.digest.model import BOOKMARK_EMOJI, RunStatus
 from bot.store import Store
-from tests.botharness import bot_settings
+from tests.botharness import bot_settings, register_commands
 from tests.fakediscord import FakeDiscord
 from tests.feedserver import FeedServer
 from tests.test_cli import paperbot_command
@@ -123,11 +122,7 @@ async def test_two_shard_processes_killed_at_random_points_post_every_digest_onc
         channels.append(fake.create_channel(guild, "papers"))
 
     # Register the commands as `paperbot sync` would.
-    probe = PaperBot(bot_settings(fake, tmp_path), sync_only=True)
-    for extension in probe.extensions_to_load:
-        await probe.load_extension(extension)
-    fake.register_tree(probe.tree)
-    await probe.close()
+    await register_commands(fake, bot_settings(fake, tmp_path))
 
     processes = [
         Process(i, _config(tmp_path / f"p{i}" / "config.toml", fake, pg_url, feed, i),
