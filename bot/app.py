@@ -116,7 +116,10 @@ class PaperBotMixin:
             # Several processes may share a PostgreSQL database: one polls, each serves its shards.
             self.cluster = Coordinator(
                 self.store, ShardMap.of(self.settings.discord.shard_count, self.settings.discord.shard_ids),
-                clock=self.clock, on_live_processes=self.pacer.share_with,
+                clock=self.clock,
+                # Several processes share Discord's per-bot REST limit (SQLite: one process only;
+                # rows of killed processes would otherwise count as peers until they go silent).
+                on_live_processes=self.pacer.share_with if self.store.dialect == "postgres" else None,
             )
             await self.cluster.tick()
             self.cluster.on_became_poller = self._became_poller
