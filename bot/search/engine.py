@@ -24,8 +24,6 @@ How a `SearchQuery` reads, as one tantivy boolean query:
 - A query of 3+ plain words first asks for papers whose title holds the words in order (a
   title phrase: short lists, under a millisecond); they come first, with a constant bonus
   above any BM25 sum: a remembered title fragment names its paper.
-- Beside rarer words, a common word (in more than COMMON_FRACTION of the papers) is required
-  in the abstract only: one plain list instead of a union of three fields.
 - Author, categories, since and has-code are required clauses (filters score nothing but
   the author, which ranks like a phrase); exclusions are MUST_NOT.
 - Filters without words list the newest papers first (ordered by the `day` fast field).
@@ -48,10 +46,10 @@ from bot.search.query import SearchQuery, Term, fts_tokens
 
 TITLE_PHRASE_BONUS = 1_000_000.0  # above any BM25 sum of MAX_TERMS terms over three boosted fields
 COMMON_FRACTION = 0.2  # a word in more than this share of the papers is a common word
-# Documents the strict reading may visit (plain lists, about 35 ns each here, so about 10 ms);
-# past it, the newest papers where it visits about an eighth of that (a windowed intersection
-# also checks each candidate's day, and the page fills from far fewer papers).
-CANDIDATE_BUDGET = 300_000
+# List entries the strict reading may visit (each word a union of three fields' lists, about
+# 100 ns an entry here, so about 8 ms); past it, the newest papers where it visits about an
+# eighth of that (a windowed intersection also checks each candidate's day).
+CANDIDATE_BUDGET = 80_000
 WINDOW_SHARE = 8
 PHRASE_COST = 8  # a phrase also checks positions (in three fields): a candidate costs about eight words'
 MAX_PREFIX_STEMS_COUNTED = 64  # a common prefix, in a window: its most frequent stems
@@ -162,19 +160,9 @@ def compile_query(
             compiled_terms[term] = term_query(term, expansions.get(term, ()) if expansions else (), within)
         return compiled_terms[term]
 
-    def in_group(term: Term, group: Sequence[Term]) -> Query | None:
-        # A common word beside other words is required in the abstract only: one plain list to
-        # step through instead of a union of three (most of an intersection's cost), and a
-        # paper with a word that common almost always has it in its abstract.
-        if term in common and len(group) > 1 and not term.column and not term.prefix:
-            words = stems(" ".join(term.tokens))
-            if len(words) == 1:
-                return _field_query("abstract", words, False, (), within)
-        return q(term)
-
     groups = []
     for group in query.groups:
-        parts = [in_group(t, group) for t in group]
+        parts = [q(t) for t in group]
         if all(p is not None for p in parts):  # a word with nothing indexable matches nothing
             groups.append(_and([p for p in parts if p is not None]))
     author = _author_query(query)
@@ -353,7 +341,9 @@ def search_ids(
     terms = [t for group in query.groups for t in group]
     only_common = bool(terms) and all(t in common for t in terms)
     window = _window(searcher, query, days, expansions if only_common else {}) if terms else None
-    plan = compile_query(query, common=common, expansions=expansions if only_common else None,
+    # A common prefix stands for its most frequent stems only where the budget cuts it anyway.
+    plan = compile_query(query, common=common,
+                         expansions=expansions if only_common and window is not None else None,
                          within=window)
     if plan.strict is None:
         return []
