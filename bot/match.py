@@ -28,24 +28,24 @@ Design, and why:
     builds it.
   tests/test_match.py checks this against the real search engine through `Store.search`,
   on the real fixtures.
-- Speed, for 100,000 subscriptions and 2,000 papers:
+- Speed, for 100,000 subscriptions and 2,000 papers (bench/match_bench.py):
   - Subscriptions are grouped first by their text and then by their compiled meaning:
     'Transformers' and 'transformer' are one query. The work is per distinct query and
     per distinct term, not per subscription.
-  - The day's postings are built once: for each stem, each occurrence as an int (paper,
-    column, offset); the set of papers holding a stem is derived only for stems that
-    some term uses.
-  - A word's papers come from a set. A phrase starts from its rarest stem's
-    occurrences; each step shifts them to the next stem and keeps those that land on it.
-    The steps chain `map` and `filter` over sets, so they run in C.
-  - A query's AND / OR / NOT / category / has-code are big-int bitsets over the paper
-    positions. A query of a single word or phrase, the most common kind, skips the
-    bitsets.
-  - `CompiledSubscriptions.match_groups` gives one result per distinct query: the
-    subscriptions that share it and its papers. Expand it to (subscription, paper) pairs
-    only for what gets delivered. `match()` is the simple form, one list per
-    subscription. Compile once and reuse the result for as long as the subscriptions
-    stay the same.
+  - Compiling is cached by text: `CompiledSubscriptions(subs, reuse=previous)` parses only
+    the texts `previous` did not hold, so a new or changed subscription costs its own
+    parse, not everyone's.
+  - The day is a reverse index from each stem to a bitset (a Python int, bit i = the i-th
+    paper) per column, built once per day. A word is one dict lookup; a prefix ORs the
+    bitsets of the day's stems that start with it; a query's AND / OR / NOT, category and
+    has-code are int operations on those bitsets, one pass per distinct query.
+  - A phrase is first the AND of its stems' bitsets; only those candidate papers are then
+    checked for the stems at consecutive positions (a substring test on the column's stems
+    joined by NUL, which no stem holds).
+  - `CompiledSubscriptions.match_masks` gives one bitset per distinct query, with the
+    subscriptions that share it: the notify step folds those per user without ever listing
+    every (subscription, paper) pair. `match_groups` lists each query's papers, `match()`
+    each subscription's.
 - It is safe in `asyncio.to_thread`. A `CompiledSubscriptions` is immutable after it is
   built, and the analyzer holds no state between calls.
 
@@ -69,7 +69,9 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain, compress, repeat
+from functools import reduce
+from itertools import chain, compress, pairwise, repeat
+from operator import itemgetter, or_
 from typing import TYPE_CHECKING
 
 from bot.search.index import stems as analyze
@@ -81,11 +83,8 @@ if TYPE_CHECKING:
 COLUMNS = ("title", "authors", "abstract")
 KINDS = ("query", "category", "author")
 
-# A token occurrence as one int: paper position << 32 | column << 30 | token offset. Offsets
-# stay far below 2**30, so `code + 1` is the next token of the same column of the same paper.
-_DOC_SHIFT = 32
-_COL_SHIFT = 30
 _ANY_COLUMN = -1
+_SEP = "\x00"  # joins a column's stems for the phrase check: no stem holds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,21 +133,25 @@ class GroupMatch:
     paper_ids: tuple[int, ...]  # in the order the papers were given
 
 
+# One distinct query's result as a bitset: (every subscription that shares it, bitset over the
+# papers given: bit i set = the i-th paper matched). A plain tuple: 40,000 are made per day.
+GroupMask = tuple[tuple[int, ...], int]
+
+
 # A compiled term: (column index or _ANY_COLUMN, stems as the index analyzes them, last stem is a prefix).
 _Term = tuple[int, tuple[str, ...], bool]
 
 
-# A parsed query with numbered terms: groups, excluded, author, categories, has_code, has arXiv ids.
-_Parsed = tuple[tuple[tuple[int, ...], ...], tuple[int, ...], int | None, tuple[str, ...], bool, bool]
-
-
 @dataclass(frozen=True, slots=True)
 class _Query:
-    groups: tuple[tuple[int, ...], ...]  # OR of AND-groups of term indexes; () = no words
-    excluded: tuple[int, ...]
-    author: int | None  # term index of the author filter
+    groups: tuple[tuple[_Term, ...], ...]  # OR of AND-groups of terms; () = no words
+    excluded: tuple[_Term, ...]
+    author: _Term | None  # the author filter, a phrase in the authors column
     categories: tuple[str, ...]  # any of these; () = any category
     has_code: bool
+
+
+_INVALID = "invalid"  # a subscription of an unknown kind (cached like a compiled query)
 
 
 def _clean(text: str) -> str:
@@ -160,9 +163,16 @@ def _clean(text: str) -> str:
     return text
 
 
+def _analyze(text: str) -> list[str]:
+    try:
+        return analyze(text)
+    except UnicodeEncodeError:  # a lone surrogate: rare, so checked only when it fails
+        return analyze(_clean(text))
+
+
 def tokenize(texts: Sequence[str]) -> list[tuple[str, ...]]:
     """Each text as the search index analyzes it: folded, unaccented, stemmed."""
-    return [tuple(analyze(_clean(text))) for text in texts]
+    return [tuple(_analyze(text)) for text in texts]
 
 
 def _search_query(kind: str, value: str, has_code: bool) -> SearchQuery | None:
@@ -186,9 +196,58 @@ def _author_term(query: SearchQuery) -> Term | None:
     return Term(tuple(tokens), column="authors") if tokens else None
 
 
-def _term_key(term: Term) -> tuple[str | None, str, bool]:
-    # The text the engine analyzes for this term (bot.search.engine.term_query).
-    return (term.column, " ".join(term.tokens), term.prefix)
+class _Compiler:
+    """Compiles subscription texts to `_Query`s, each distinct term analyzed once."""
+
+    def __init__(self) -> None:
+        self._terms: dict[tuple[str | None, str, bool], _Term | None] = {}
+        self.compiled: list[_Query] = []  # every query this compiler made
+
+    def term(self, term: Term) -> _Term | None:
+        """The term as the engine reads it (bot.search.engine.term_query); None: no token."""
+        key = (term.column, " ".join(term.tokens), term.prefix)
+        if key in self._terms:
+            return self._terms[key]
+        stems = tuple(_analyze(key[1]))
+        compiled = (COLUMNS.index(term.column) if term.column else _ANY_COLUMN, stems, term.prefix) \
+            if stems else None
+        self._terms[key] = compiled
+        return compiled
+
+    def query(self, kind: str, value: str, has_code: bool) -> _Query | str | None:
+        """The compiled query; None when it matches nothing; _INVALID for an unknown kind."""
+        if kind not in KINDS:
+            return _INVALID
+        query = _search_query(kind, value, has_code)
+        if query is None:
+            return None
+        groups: set[tuple[_Term, ...]] = set()
+        for group in query.groups:
+            members = [self.term(t) for t in group]
+            if None not in members:  # a term with no token matches nothing: so does its group
+                groups.add(tuple(sorted(set(members))))  # type: ignore[arg-type]
+        if query.groups and not groups:
+            return None
+        author = None
+        author_term = _author_term(query)
+        if author_term is not None:
+            author = self.term(author_term)
+            if author is None:
+                return None
+        # As SearchQuery._wrap: exclusions apply only to a query with words.
+        excluded = {self.term(t) for t in query.excluded} if query.groups else set()
+        categories = query.filters.categories
+        if not groups and author is None and (query.arxiv_ids or not (categories or query.filters.has_code)):
+            return None  # no words and nothing to list: matches nothing (since is ignored)
+        compiled = _Query(
+            groups=tuple(sorted(groups)),
+            excluded=tuple(sorted(t for t in excluded if t is not None)),
+            author=author,
+            categories=tuple(sorted(set(categories))),
+            has_code=query.filters.has_code,
+        )
+        self.compiled.append(compiled)
+        return compiled
 
 
 def _bits_to_positions(mask: int, size: int) -> list[int]:
@@ -204,192 +263,217 @@ def _bits_to_positions(mask: int, size: int) -> list[int]:
     return positions
 
 
-_EMPTY: frozenset[int] = frozenset()
 _TO_BINARY = bytes.maketrans(b"\x00\x01", b"01")
+_ONE = 1
 _FROM_BINARY = bytes.maketrans(b"01", b"\x00\x01")
 
 
 class _Day:
-    """The day's papers as the search index analyzes them: postings per stem, sets cached."""
+    """The day's papers as the search index analyzes them: per column, each stem's bitset of papers.
 
-    def __init__(self, papers: Sequence[PaperText]):
+    Built once per day; each bitset is made on first use and cached, so a stem no term asks
+    for costs only its posting list. `pairs` are the adjacent stem pairs some phrase uses:
+    their papers are indexed too, so a two-word phrase is one lookup and a longer one has
+    few candidates to check.
+    """
+
+    def __init__(self, papers: Sequence[PaperText], pairs: frozenset[tuple[str, str]] = frozenset()):
         self.size = len(papers)
-        postings: dict[str, list[int]] = {}
+        self.everything = (1 << self.size) - 1
+        postings: tuple[dict[str, list[int]], ...] = ({}, {}, {})
+        pair_postings: tuple[dict[tuple[str, str], list[int]], ...] = ({}, {}, {})
+        joined: list[tuple[str, str, str]] = []  # per paper, per column: NUL + stems joined by NUL + NUL
         for position, p in enumerate(papers):
             # authors joined as bot.search.index.IndexDoc joins them
-            for column, text in enumerate((p.title, ", ".join(p.authors), p.abstract)):
-                base = (position << _DOC_SHIFT) | (column << _COL_SHIFT)
-                for offset, stem in enumerate(analyze(_clean(text))):
-                    found = postings.get(stem)
-                    if found is None:
-                        postings[stem] = [base | offset]
+            columns = [_analyze(text) for text in (p.title, ", ".join(p.authors), p.abstract)]
+            joined.append(tuple(f"{_SEP}{_SEP.join(stems)}{_SEP}" for stems in columns))  # type: ignore[arg-type]
+            for column, stems in enumerate(columns):
+                found = postings[column]
+                for stem in set(stems):
+                    held = found.get(stem)
+                    if held is None:
+                        found[stem] = [position]
                     else:
-                        found.append(base | offset)
-        self._raw = postings
-        self._vocabulary = sorted(self._raw)
-        self._codes: dict[tuple[str, bool], frozenset[int]] = {}
-        self._docs: dict[tuple[str, bool, int], frozenset[int]] = {}
-        self._expansions: dict[str, list[str]] = {}
+                        held.append(position)
+                if pairs and len(stems) > 1:
+                    found_pairs = pair_postings[column]
+                    for pair in pairs.intersection(pairwise(stems)):  # in C: few pairs left
+                        held_pair = found_pairs.get(pair)
+                        if held_pair is None:
+                            found_pairs[pair] = [position]
+                        else:
+                            held_pair.append(position)
+        self._postings = postings
+        self._pair_postings = pair_postings
+        self._pairs = pairs
+        self._pair_masks: dict[tuple[tuple[str, str], int], int] = {}
+        self._joined = joined
+        self._vocabulary: list[str] | None = None
+        self._stems: dict[tuple[str, bool, int], int] = {}
+        self._terms: dict[_Term, int] = {}
 
-    def has(self, stem: str) -> bool:
-        return stem in self._raw
+    def mask_of(self, positions: Sequence[int]) -> int:
+        """A bitset of paper positions (ascending or not), without a Python loop per bit when many."""
+        if len(positions) < 48:
+            return reduce(or_, map(_ONE.__lshift__, positions), 0)
+        flags = bytearray(self.size)
+        deque(map(flags.__setitem__, positions, repeat(1)), maxlen=0)
+        return int(flags.translate(_TO_BINARY)[::-1], 2)
 
     def expand(self, prefix: str) -> list[str]:
         """The day's stems that start with prefix (how the engine reads `prefix*`)."""
-        stems = self._expansions.get(prefix)
-        if stems is None:
-            stems = []
-            i = bisect_left(self._vocabulary, prefix)
-            while i < len(self._vocabulary) and self._vocabulary[i].startswith(prefix):
-                stems.append(self._vocabulary[i])
-                i += 1
-            self._expansions[prefix] = stems
+        if self._vocabulary is None:
+            self._vocabulary = sorted(set().union(*self._postings))
+        vocabulary = self._vocabulary
+        stems = []
+        i = bisect_left(vocabulary, prefix)
+        while i < len(vocabulary) and vocabulary[i].startswith(prefix):
+            stems.append(vocabulary[i])
+            i += 1
         return stems
 
-    def codes(self, stem: str, prefix: bool) -> frozenset[int]:
-        """Every occurrence of the stem (or of the stems it starts)."""
-        key = (stem, prefix)
-        found = self._codes.get(key)
-        if found is None:
-            stems = self.expand(stem) if prefix else (stem,) if stem in self._raw else ()
-            found = self._codes[key] = frozenset(chain.from_iterable(self._raw[s] for s in stems))
-        return found
-
-    def docs(self, stem: str, prefix: bool, column: int) -> frozenset[int]:
-        """Positions of the papers holding the stem (or a stem it starts), in one column or any."""
+    def stem_mask(self, stem: str, prefix: bool, column: int) -> int:
+        """Papers holding the stem (or, for a prefix, any stem it starts) in the column, or in any."""
         key = (stem, prefix, column)
-        found = self._docs.get(key)
-        if found is None:
-            if column != _ANY_COLUMN:
-                codes = self.codes(stem, prefix)
-                found = frozenset(c >> _DOC_SHIFT for c in codes if (c >> _COL_SHIFT) & 3 == column)
-            elif prefix:
-                found = _EMPTY.union(*(self.docs(full, False, column) for full in self.expand(stem)))
-            elif stem in self._raw:
-                found = frozenset(map(_DOC_SHIFT.__rrshift__, self._raw[stem]))
+        mask = self._stems.get(key)
+        if mask is None:
+            if prefix:
+                mask = 0
+                for full in self.expand(stem):
+                    mask |= self.stem_mask(full, False, column)
+            elif column == _ANY_COLUMN:
+                title, authors, abstract = (found.get(stem) for found in self._postings)
+                if title is None and authors is None:
+                    mask = self.mask_of(abstract) if abstract else 0
+                else:
+                    mask = self.mask_of([*(title or ()), *(authors or ()), *(abstract or ())])
             else:
-                found = _EMPTY
-            self._docs[key] = found
-        return found
+                mask = self._column_mask(stem, column)
+            self._stems[key] = mask
+        return mask
 
-    def term_docs(self, term: _Term) -> frozenset[int]:
+    def _column_mask(self, stem: str, column: int) -> int:
+        key = (stem, False, column)
+        mask = self._stems.get(key)
+        if mask is None:
+            positions = self._postings[column].get(stem)
+            mask = self._stems[key] = self.mask_of(positions) if positions else 0
+        return mask
+
+    def pair_mask(self, pair: tuple[str, str], column: int) -> int:
+        """Papers holding the two stems next to each other in the column (or in one of them)."""
+        key = (pair, column)
+        mask = self._pair_masks.get(key)
+        if mask is None:
+            if column == _ANY_COLUMN:
+                positions = [*chain.from_iterable(found.get(pair, ()) for found in self._pair_postings)]
+            else:
+                positions = self._pair_postings[column].get(pair)
+            mask = self.mask_of(positions) if positions else 0
+            self._pair_masks[key] = mask
+        return mask
+
+    def term_mask(self, term: _Term) -> int:
+        """Papers the term finds: a word's bitset; a phrase's stems AND-ed, then checked in order."""
+        mask = self._terms.get(term)
+        if mask is None:
+            mask = self._terms[term] = self._term_mask(term)
+        return mask
+
+    def _term_mask(self, term: _Term) -> int:
         column, stems, prefix = term
         last = len(stems) - 1
-        # A stem absent from the day (or a prefix nothing starts with) rules the term out cheaply.
-        present = self.expand(stems[last]) if prefix else self.has(stems[last])
-        if not present or not all(map(self.has, stems[:last])):
-            return _EMPTY
+        mask = self.everything
+        for k, stem in enumerate(stems):
+            mask &= self.stem_mask(stem, prefix and k == last, column)
+            if not mask:
+                return 0
         if last == 0:
-            return self.docs(stems[0], prefix, column)
-        # A phrase: positions p with the k-th stem at p + k for every k. Walk from the rarest
-        # stem's occurrences, moving each by the distance to the next stem and keeping those
-        # that land on it: map and filter run in C. A move that would cross the start of a
-        # column lands on no real occurrence, so it is dropped too.
-        sets = [self.codes(stem, prefix and k == last) for k, stem in enumerate(stems)]
-        order = sorted(range(len(sets)), key=[len(s) for s in sets].__getitem__)
-        at = order[0]
-        walk: Iterable[int] = sets[at]
-        for k in order[1:]:
-            walk = filter(sets[k].__contains__, map((k - at).__add__, walk))
-            at = k
-        if column != _ANY_COLUMN:
-            walk = (p for p in walk if (p >> _COL_SHIFT) & 3 == column)
-        return frozenset(map(_DOC_SHIFT.__rrshift__, walk))  # p >> _DOC_SHIFT: its paper
+            return mask
+        # A phrase: first the indexed pairs of its fixed stems (a prefix's last stem is not
+        # fixed). Two fixed stems: the pair is the phrase, nothing to check.
+        fixed = stems[:-1] if prefix else stems
+        indexed = [pair for pair in pairwise(fixed) if pair in self._pairs]
+        for pair in indexed:
+            mask &= self.pair_mask(pair, column)
+            if not mask:
+                return 0
+        if len(fixed) == 2 and not prefix and indexed:
+            return mask
+        # Otherwise keep the candidates holding the stems in a row in one column. A prefix's
+        # last stem is the start of a token, so the needle ends without NUL.
+        needle = _SEP + _SEP.join(stems) + ("" if prefix else _SEP)
+        joined = self._joined
+        if column == _ANY_COLUMN:
+            kept = [p for p in _bits_to_positions(mask, self.size)
+                    if needle in joined[p][2] or needle in joined[p][0] or needle in joined[p][1]]
+        else:
+            kept = [p for p in _bits_to_positions(mask, self.size) if needle in joined[p][column]]
+        return self.mask_of(kept)
 
-    def mask_of(self, positions: Iterable[int]) -> int:
-        """A bitset of paper positions (bit i = the i-th paper), built without a Python loop per bit."""
-        flags = bytearray(self.size)
-        deque(map(flags.__setitem__, positions, repeat(1)), maxlen=0)
-        return int(flags.translate(_TO_BINARY)[::-1], 2) if flags else 0
+
+_Compiled = _Query | str | None
 
 
 class CompiledSubscriptions:
-    """Subscriptions parsed, tokenized and grouped once; match them against any day's papers."""
+    """Subscriptions parsed, tokenized and grouped once; match them against any day's papers.
 
-    def __init__(self, subscriptions: Iterable[Subscription]):
-        by_text: dict[tuple[str, str, bool], list[int]] = {}
+    `reuse`: an earlier CompiledSubscriptions whose compiled texts are taken as they are, so
+    only texts it did not hold are parsed (`parsed_now` says how many).
+    """
+
+    def __init__(self, subscriptions: Iterable[Subscription], *, reuse: CompiledSubscriptions | None = None):
+        # Keyed by one string per text, not a tuple: strings are not tracked by the garbage
+        # collector, so a cache of 45,000 texts adds nothing for a collection to walk.
+        by_text: dict[str, list[int]] = {}
         for sub in subscriptions:
-            by_text.setdefault((sub.kind, sub.value, sub.has_code), []).append(sub.id)
+            by_text.setdefault(f"{sub.has_code:d}{sub.kind}{_SEP}{sub.value}", []).append(sub.id)
 
-        # Each query parsed, its terms replaced by numbers into term_keys: plain tuples, so the
-        # tens of thousands of parsed queries do not stay alive (nor keep the GC busy).
-        parsed: list[tuple[_Parsed, list[int]]] = []
-        invalid: list[int] = []
-        term_keys: dict[tuple[str | None, str, bool], int] = {}
-
-        def number(term: Term) -> int:
-            return term_keys.setdefault(_term_key(term), len(term_keys))
-
-        for (kind, value, has_code), ids in by_text.items():
-            if kind not in KINDS:
-                invalid += ids
-                continue
-            query = _search_query(kind, value, has_code)
-            if query is None:
-                continue
-            author = _author_term(query)
-            parsed.append(((
-                tuple(tuple(map(number, group)) for group in query.groups),
-                tuple(map(number, query.excluded)),
-                number(author) if author else None,
-                query.filters.categories,
-                query.filters.has_code,
-                bool(query.arxiv_ids),
-            ), ids))
-
-        stems_of = tokenize([text for _column, text, _prefix in term_keys])
-        terms: dict[_Term, int] = {}
-        term_index: list[int | None] = []  # term number -> compiled term, None when it has no token
-        for (column, _text, prefix), stems in zip(term_keys, stems_of, strict=True):
-            if not stems:
-                term_index.append(None)
-                continue
-            compiled = (COLUMNS.index(column) if column else _ANY_COLUMN, stems, prefix)
-            term_index.append(terms.setdefault(compiled, len(terms)))
-
+        known = reuse._by_text if reuse is not None else {}
+        compiler = _Compiler()
+        texts: dict[str, _Compiled] = {}
+        parsed_now = 0
         queries: dict[_Query, list[int]] = {}
-        for raw, ids in parsed:
-            compiled = self._compile(raw, term_index)
-            if compiled is not None:
-                queries.setdefault(compiled, []).extend(ids)
+        invalid: list[int] = []
+        for key, ids in by_text.items():
+            if key in known:
+                compiled = known[key]
+            else:
+                kind, value = key[1:].split(_SEP, 1)
+                compiled = compiler.query(kind, value, key[0] == "1")
+                parsed_now += 1
+            texts[key] = compiled
+            if compiled is None:
+                continue
+            if compiled is _INVALID:
+                invalid += ids
+            else:
+                queries.setdefault(compiled, []).extend(ids)  # type: ignore[arg-type]
 
-        self._terms: tuple[_Term, ...] = tuple(terms)
+        self._by_text = texts
+        self.parsed_now = parsed_now
         self._queries: tuple[_Query, ...] = tuple(queries)
+        # The stem pairs of every phrase, indexed for the day. Reused ones are kept (a pair no
+        # longer used costs only its lookups) unless most texts are new: then start afresh.
+        pairs: set[tuple[str, str]] = set()
+        reused = reuse is not None and parsed_now * 4 < len(texts)
+        for query in (compiler.compiled if reused else self._queries):
+            for _column, stems, prefix in self._terms_of(query):
+                if len(stems) > 1:
+                    fixed = stems[:-1] if prefix else stems
+                    pairs.update(pairwise(fixed))
+        self._pairs = reuse._pairs.union(pairs) if reused else frozenset(pairs)  # type: ignore[union-attr]
         self._subscribers: tuple[tuple[int, ...], ...] = tuple(tuple(ids) for ids in queries.values())
-        seen: dict[int, list[int]] = {}
-        for q, ids in enumerate(self._subscribers):
-            for sub_id in ids:
-                seen.setdefault(sub_id, []).append(q)
         # An id given more than once (with different values) gets the union of its queries.
-        self._repeated: dict[int, tuple[int, ...]] = {i: tuple(qs) for i, qs in seen.items() if len(qs) > 1}
+        self._repeated: dict[int, tuple[int, ...]] = {}
+        every_id = list(chain.from_iterable(self._subscribers))
+        if len(set(every_id)) < len(every_id):
+            seen: dict[int, list[int]] = {}
+            for q, ids in enumerate(self._subscribers):
+                for sub_id in ids:
+                    seen.setdefault(sub_id, []).append(q)
+            self._repeated = {i: tuple(qs) for i, qs in seen.items() if len(qs) > 1}
         self.invalid: tuple[int, ...] = tuple(invalid)
-
-    @staticmethod
-    def _compile(raw: _Parsed, term_index: list[int | None]) -> _Query | None:
-        raw_groups, raw_excluded, raw_author, categories, has_code, has_ids = raw
-        groups: set[tuple[int, ...]] = set()
-        for group in raw_groups:
-            members = {term_index[t] for t in group}
-            if None not in members:  # a term with no token matches nothing: so does its group
-                groups.add(tuple(sorted(t for t in members if t is not None)))
-        if raw_groups and not groups:
-            return None
-        author = None
-        if raw_author is not None:
-            author = term_index[raw_author]
-            if author is None:
-                return None
-        # As SearchQuery._wrap: exclusions apply only to a query with words.
-        excluded = {term_index[t] for t in raw_excluded} if raw_groups else set()
-        if not groups and author is None and (has_ids or not (categories or has_code)):
-            return None  # no words and nothing to list: matches nothing (since is ignored)
-        return _Query(
-            groups=tuple(sorted(groups)),
-            excluded=tuple(sorted(t for t in excluded if t is not None)),
-            author=author,
-            categories=tuple(sorted(set(categories))),
-            has_code=has_code,
-        )
 
     @property
     def subscription_count(self) -> int:
@@ -400,26 +484,25 @@ class CompiledSubscriptions:
         """Distinct compiled queries: the unit of matching work."""
         return len(self._queries)
 
+    @staticmethod
+    def _terms_of(query: _Query) -> Iterable[_Term]:
+        yield from chain.from_iterable(query.groups)
+        yield from query.excluded
+        if query.author is not None:
+            yield query.author
+
     @property
     def term_count(self) -> int:
-        return len(self._terms)
+        return len(set(chain.from_iterable(map(self._terms_of, self._queries))))
 
-    def _query_positions(self, papers: Sequence[PaperText]) -> list[Sequence[int]]:
-        """For each distinct query, the positions of the papers it finds, ascending."""
+    def _query_masks(self, papers: Sequence[PaperText]) -> list[int]:
+        """For each distinct query, the bitset of the papers it finds (bit i = papers[i])."""
         if not papers or not self._queries:
-            return [()] * len(self._queries)
-        day = _Day(papers)
-        term_docs = [day.term_docs(term) for term in self._terms]
-        term_masks: list[int | None] = [None] * len(self._terms)
-
-        def term_mask(t: int) -> int:
-            mask = term_masks[t]
-            if mask is None:
-                mask = term_masks[t] = day.mask_of(term_docs[t])
-            return mask
-
-        everything = (1 << len(papers)) - 1
-        code_mask = day.mask_of(i for i, paper in enumerate(papers) if paper.has_code)
+            return [0] * len(self._queries)
+        day = _Day(papers, self._pairs)
+        everything = day.everything
+        term_mask = day.term_mask
+        code_mask = day.mask_of([i for i, paper in enumerate(papers) if paper.has_code])
         by_category: dict[str, list[int]] = {}
         for position, paper in enumerate(papers):
             for category in paper.categories:
@@ -430,69 +513,73 @@ class CompiledSubscriptions:
             mask = filter_masks.get(wanted)
             if mask is None:
                 # 'cs' covers 'cs' and every 'cs.*', as the store's category clause does.
-                mask = filter_masks[wanted] = day.mask_of(chain.from_iterable(
+                mask = filter_masks[wanted] = day.mask_of(list(set(chain.from_iterable(
                     positions for category, positions in by_category.items()
                     if any(category == want or ("." not in want and category.startswith(want + "."))
                            for want in wanted)
-                ))
+                ))))
             return mask
 
-        results: list[Sequence[int]] = []
+        results: list[int] = []
         for query in self._queries:
             groups = query.groups
-            if not query.excluded and not query.categories and not query.has_code:
-                # One word, one phrase or one author: most queries, and no bitsets needed.
-                if len(groups) == 1 and len(groups[0]) == 1 and query.author is None:
-                    results.append(sorted(term_docs[groups[0][0]]))
-                    continue
-                if not groups and query.author is not None:
-                    results.append(sorted(term_docs[query.author]))
-                    continue
-            mask = 0
-            for group in groups:
-                if all(term_docs[t] for t in group):
+            if len(groups) == 1 and len(groups[0]) == 1:
+                mask = term_mask(groups[0][0])  # one word or one phrase: most queries
+            else:
+                mask = 0
+                for group in groups:
                     found = everything
-                    for t in group:
-                        found &= term_mask(t)
+                    for term in group:
+                        found &= term_mask(term)
+                        if not found:
+                            break
                     mask |= found
             if query.author is not None:
                 mask = (mask if groups else everything) & term_mask(query.author)
             elif not groups:
                 mask = everything  # filters only
             if mask and query.excluded:
-                for t in query.excluded:
-                    if term_docs[t]:
-                        mask &= ~term_mask(t)
+                for term in query.excluded:
+                    mask &= ~term_mask(term)
             if mask and query.categories:
                 mask &= category_mask(query.categories)
             if mask and query.has_code:
                 mask &= code_mask
-            results.append(_bits_to_positions(mask, len(papers)) if mask else ())
+            results.append(mask)
         return results
+
+    def match_masks(self, papers: Sequence[PaperText]) -> list[GroupMask]:
+        """One entry per distinct query that found at least one paper: its subscriptions and a
+        bitset over `papers` (bit i = papers[i]). The cheapest form: nothing is listed."""
+        return list(filter(itemgetter(1), zip(self._subscribers, self._query_masks(papers), strict=True)))
 
     def match_groups(self, papers: Sequence[PaperText]) -> list[GroupMatch]:
         """One entry per distinct query that found at least one paper (papers in the given order)."""
         ids = [p.id for p in papers]
+        size = len(papers)
         return [
-            GroupMatch(self._subscribers[q], tuple(map(ids.__getitem__, positions)))
-            for q, positions in enumerate(self._query_positions(papers))
-            if positions
+            GroupMatch(self._subscribers[q], tuple(map(ids.__getitem__, _bits_to_positions(mask, size))))
+            for q, mask in enumerate(self._query_masks(papers))
+            if mask
         ]
 
     def match(self, papers: Sequence[PaperText]) -> dict[int, list[int]]:
         """Subscription id -> ids of the papers it matches, in the given order; no entry if none."""
         ids = [p.id for p in papers]
-        found = self._query_positions(papers)
+        size = len(papers)
+        found = self._query_masks(papers)
         result: dict[int, list[int]] = {}
-        for q, positions in enumerate(found):
-            if positions:
-                paper_ids = list(map(ids.__getitem__, positions))
+        for q, mask in enumerate(found):
+            if mask:
+                paper_ids = list(map(ids.__getitem__, _bits_to_positions(mask, size)))
                 for sub_id in self._subscribers[q]:
                     result[sub_id] = paper_ids.copy()
         for sub_id, qs in self._repeated.items():
-            union = sorted(set(chain.from_iterable(found[q] for q in qs)))
+            union = 0
+            for q in qs:
+                union |= found[q]
             if union:
-                result[sub_id] = list(map(ids.__getitem__, union))
+                result[sub_id] = list(map(ids.__getitem__, _bits_to_positions(union, size)))
         return result
 
 

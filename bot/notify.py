@@ -25,9 +25,12 @@ import contextlib
 import dataclasses
 import gc
 import logging
+from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -37,7 +40,7 @@ from bot.community.alerts import describe_update
 from bot.digest.model import Button
 from bot.digest.render import limit_problems
 from bot.errors import CANNOT_DM, discord_code
-from bot.match import CompiledSubscriptions, GroupMatch, PaperText, Subscription
+from bot.match import CompiledSubscriptions, GroupMask, GroupMatch, PaperText, Subscription
 from bot.meaning.answers import for_you_section
 from bot.present import escape_markdown, fit_lines, md_link, short_authors, text_length, trim
 from bot.store.readers import DmDelivery, DmItem, QueuedMatch, QueuedUpdate
@@ -54,6 +57,7 @@ DESCRIPTION_BUDGET = 3900  # of 4,096 per embed description
 DM_COLOR = 0x5865F2
 TITLE_WIDTHS = (150, 110, 80)  # titles are trimmed further when a long list would not fit whole
 SEND_ATTEMPTS = 3  # within one delivery; then the DM waits for the next one (history looked at first)
+SUBSCRIPTION_PAGE = 5000  # subscriptions read per query when (re)compiling
 HISTORY_LOOKBACK = 25  # a DM channel's latest messages searched for a DM whose answer was lost
 
 
@@ -127,36 +131,109 @@ class UserMatches:
     total: int
 
 
+@dataclass(slots=True)
+class FoldedMatches:
+    """Every user's matches of a batch, as flat columns: row i lists paper `papers[i]` for user
+    `users[i]`, found by subscription `subscriptions[i]`; users ascending, each user's papers in
+    batch order. Flat int arrays, so a million rows are three objects, not a million tuples
+    for the garbage collector to walk (on whichever thread, the event loop's included)."""
+
+    users: array[int]
+    papers: array[int]
+    subscriptions: array[int]
+    totals: dict[int, int]  # user -> papers matched in the batch, listed or not
+
+    def rows(self) -> Iterator[tuple[int, int, int]]:
+        return zip(self.users, self.papers, self.subscriptions, strict=True)
+
+    def unlisted(self) -> dict[int, int]:
+        """user -> matches only counted (beyond the cap)."""
+        listed: dict[int, int] = {}
+        for user in self.users:
+            listed[user] = listed.get(user, 0) + 1
+        return {user: total - listed.get(user, 0) for user, total in self.totals.items()
+                if total > listed.get(user, 0)}
+
+
+def _first_bits(mask: int, cap: int) -> list[int]:
+    """Positions of the lowest `cap` set bits, ascending."""
+    positions = []
+    while mask and len(positions) < cap:
+        low = mask & -mask
+        positions.append(low.bit_length() - 1)
+        mask ^= low
+    return positions
+
+
+def fold_per_user(groups: Sequence[GroupMask], owners: Mapping[int, int], paper_order: Sequence[int],
+                  *, cap: int) -> FoldedMatches:
+    """Fold per-query bitsets (CompiledSubscriptions.match_masks) into per-user rows.
+
+    A category subscription can match 1,500 papers a day; a DM lists `cap` of them and counts the
+    rest. A user's bitsets are OR-ed and only their first `cap` bits are listed; each listed paper
+    is credited to the user's first subscription (in the given order) that found it. A user with
+    one matching query, the common case, shares that query's listing with everyone who has it.
+    """
+    first: dict[int, int] = {}  # user -> index of their first group
+    first_sub: dict[int, int] = {}  # user -> their subscription in it
+    more: dict[int, list[int]] = {}  # user -> [group, subscription, group, subscription, ...] after the first
+    for g, (subscription_ids, _mask) in enumerate(groups):
+        for sub_id in subscription_ids:
+            user = owners[sub_id]
+            if user not in first:
+                first[user] = g
+                first_sub[user] = sub_id
+            elif user in more:
+                more[user] += (g, sub_id)
+            else:
+                more[user] = [g, sub_id]
+    listings: dict[int, list[int]] = {}  # group -> its first `cap` positions
+    users, positions, subs = array("q"), array("q"), array("q")
+    totals: dict[int, int] = {}
+    for user in sorted(first):
+        g = first[user]
+        extra = more.get(user)
+        if extra is None:
+            listed = listings.get(g)
+            if listed is None:
+                listed = listings[g] = _first_bits(groups[g][1], cap)
+            users.extend(repeat(user, len(listed)))
+            positions.extend(listed)
+            subs.extend(repeat(first_sub[user], len(listed)))
+            totals[user] = groups[g][1].bit_count()
+            continue
+        found = [(groups[g][1], first_sub[user])]
+        found += [(groups[extra[i]][1], extra[i + 1]) for i in range(0, len(extra), 2)]
+        mask = 0
+        for group_mask, _sub in found:
+            mask |= group_mask
+        for position in _first_bits(mask, cap):
+            bit = 1 << position
+            users.append(user)
+            positions.append(position)
+            subs.append(next(sub for group_mask, sub in found if group_mask & bit))
+        totals[user] = mask.bit_count()
+    papers = array("q")
+    for start in range(0, len(positions), 50_000):  # in steps: one long C call would hold the GIL
+        papers.extend(map(paper_order.__getitem__, positions[start:start + 50_000]))
+    return FoldedMatches(users, papers, subs, totals)
+
+
 def matches_per_user(
     groups: Sequence[GroupMatch], owners: Mapping[int, int], paper_order: Sequence[int], *, cap: int
 ) -> dict[int, UserMatches]:
-    """Fold per-query results into per-user results without building every (user, paper) pair.
-
-    A category subscription can match 1,500 papers a day; a DM lists `cap` of them and counts the
-    rest. Each query's papers become a bitset over the batch, a user's bitsets are OR-ed, and
-    only the first `cap` bits of each user are expanded.
-    """
+    """`fold_per_user` for results with their papers listed (GroupMatch), as one object per user."""
     position = {paper_id: i for i, paper_id in enumerate(paper_order)}
-    masks: dict[int, int] = {}
-    firsts: dict[int, list[tuple[int, int]]] = {}  # user -> [(group mask, subscription id)]
+    masks: list[GroupMask] = []
     for group in groups:
         mask = 0
         for paper_id in group.paper_ids:
             mask |= 1 << position[paper_id]
-        for sub_id in group.subscription_ids:
-            user = owners[sub_id]
-            masks[user] = masks.get(user, 0) | mask
-            firsts.setdefault(user, []).append((mask, sub_id))
-    result: dict[int, UserMatches] = {}
-    for user, mask in masks.items():
-        listed = []
-        remaining = mask
-        while remaining and len(listed) < cap:
-            low = remaining & -remaining
-            remaining ^= low
-            sub_id = next(s for m, s in firsts[user] if m & low)
-            listed.append((paper_order[low.bit_length() - 1], sub_id))
-        result[user] = UserMatches(listed, mask.bit_count())
+        masks.append((group.subscription_ids, mask))
+    folded = fold_per_user(masks, owners, paper_order, cap=cap)
+    result = {user: UserMatches([], total) for user, total in folded.totals.items()}
+    for user, paper, sub in folded.rows():
+        result[user].listed.append((paper, sub))
     return result
 
 
@@ -195,12 +272,25 @@ class ReaderService:
         if signature[0] == 0:
             return None
         if self._compiled is None or self._compiled[0] != signature:
-            rows = await self.store.all_subscriptions()
+            # Read as flat columns a page at a time: no 100,000 row objects held at once.
+            ids, users = array("q"), array("q")
+            kinds: list[str] = []
+            values: list[str] = []
+            after = -(2**63)  # ids are 64-bit integers
+            while page := await self.store.subscription_page(after=after, limit=SUBSCRIPTION_PAGE):
+                ids.extend(map(itemgetter(0), page))
+                users.extend(map(itemgetter(1), page))
+                kinds += map(itemgetter(2), page)
+                values += map(itemgetter(3), page)
+                after = page[-1][0]
+            previous = self._compiled[1] if self._compiled else None
 
             def compile_all() -> tuple[CompiledSubscriptions, dict[int, int]]:
+                # Only texts the previous compilation did not hold are parsed again. The specs
+                # are made one at a time and dropped: only the compiled result outlives this.
                 with gc_paused():
-                    specs = [Subscription(r.id, r.match_kind, r.match_value) for r in rows]
-                    return CompiledSubscriptions(specs), {r.id: r.user_id for r in rows}
+                    compiled = CompiledSubscriptions(map(Subscription, ids, kinds, values), reuse=previous)
+                    return compiled, dict(zip(ids, users, strict=True))
 
             compiled, owners = await asyncio.to_thread(compile_all)
             self._compiled = (signature, compiled, owners)
@@ -240,21 +330,19 @@ class ReaderService:
         order = [paper_id for paper_id in paper_ids if paper_id in rows_by_id]
         cap = self.settings.readers.dm_max_papers
 
-        def work() -> tuple[list[tuple[int, int, int]], dict[int, int]]:
+        def work() -> tuple[FoldedMatches, dict[int, int]]:
+            # Matching, folding and the rows to write: all in this thread, none on the loop. The
+            # result is a few flat arrays, so no pile of objects is left for a collection to walk.
             with gc_paused():
-                return _work()
+                texts = [PaperText.from_index_row(rows_by_id[paper_id]) for paper_id in order]
+                folded = fold_per_user(compiled.match_masks(texts), owners, order, cap=cap)
+                del texts
+                return folded, folded.unlisted()
 
-        def _work() -> tuple[list[tuple[int, int, int]], dict[int, int]]:
-            texts = [PaperText.from_index_row(rows_by_id[paper_id]) for paper_id in order]
-            per_user = matches_per_user(compiled.match_groups(texts), owners, order, cap=cap)
-            rows = [(user, paper, sub) for user, found in per_user.items() for paper, sub in found.listed]
-            unlisted = {user: found.total - len(found.listed) for user, found in per_user.items()
-                        if found.total > len(found.listed)}
-            return rows, unlisted
-
-        rows, unlisted = await asyncio.to_thread(work)
-        queued = await self.store.queue_matches(rows, unlisted=unlisted, now=self.bot.clock(),
-                                                matched_up_to=top)
+        folded, unlisted = await asyncio.to_thread(work)
+        queued = await self.store.queue_match_columns(
+            folded.users, folded.papers, folded.subscriptions, unlisted=unlisted, now=self.bot.clock(),
+            matched_up_to=top)
         log.info("matched %d new papers against %d subscriptions: %d papers queued",
                  len(order), compiled.subscription_count, queued)
         return queued

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sqlite3
+from array import array
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -194,6 +195,50 @@ async def test_a_day_is_claimed_once_and_finishing_tells_exactly_its_items(store
     await store.drop_dm_delivery(later.id)
     assert await store.dm_delivery(7, day + timedelta(days=1)) is None
     assert first.new_paper_ids
+
+
+
+async def test_matches_queued_as_columns_in_small_chunks_skip_what_was_sent(store: Store) -> None:
+    now = datetime(2026, 8, 22, 6, 0, tzinfo=UTC)
+    _, batch = await ingest(store, "https://rss.arxiv.org/rss/cs.LG",
+                            [arxiv("2608.00011", "Alpha"), arxiv("2608.00012", "Beta"),
+                             arxiv("2608.00013", "Gamma")])
+    a, b, c = sorted(batch.new_paper_ids)
+    sent = await store.claim_dm_delivery(8, now.date() - timedelta(days=1), items=[(b, "match", 0)],
+                                         payload={"embeds": [], "buttons": []}, unlisted=0, now=now)
+    await store.finish_dm_delivery(sent, message_id=5, now=now)  # user 8 already has Beta
+    users, papers, subs = array("q", [7, 7, 7, 8, 8]), array("q", [a, b, c, a, b]), array("q", [0] * 5)
+    await store.queue_match_columns(users, papers, subs, unlisted={7: 4}, now=now, chunk=2, matched_up_to=c)
+    matches, _, unlisted = await store.queued_dm(7)
+    assert sorted(m.paper.id for m in matches) == [a, b, c] and unlisted == 4
+    matches, _, unlisted = await store.queued_dm(8)
+    assert [m.paper.id for m in matches] == [a] and unlisted == 0  # Beta was sent: never again
+    assert await store.matched_papers_cursor() == c
+    # Run again (a crash before the cursor moved): nothing is queued twice.
+    await store.queue_match_columns(users, papers, subs, now=now, chunk=2)
+    matches, _, _ = await store.queued_dm(7)
+    assert sorted(m.paper.id for m in matches) == [a, b, c]
+
+
+async def test_subscriptions_are_read_page_by_page_with_topics_as_their_query(store: Store) -> None:
+    now = datetime(2026, 8, 22, 6, 0, tzinfo=UTC)
+    topic = await store.add_topic(1, "llm", "large language models", created_by=3, now=now)
+    assert topic is not None
+    for user, kind, value in [(3, "query", "graphs"), (4, "category", "cs.CL"), (5, "author", "Ada Lovelace"),
+                              (6, "query", "diffusion -audio"), (7, "query", "quantum")]:
+        assert await store.add_subscription(user, kind, value, now=now, limit=10) == "added"
+    assert await store.add_subscription(3, "topic", "llm", topic_id=topic.id, guild_id=1, now=now,
+                                        limit=10) == "added"
+    seen: list[tuple[int, int, str, str]] = []
+    after = -(2**63)
+    while page := await store.subscription_page(after=after, limit=2):
+        assert len(page) <= 2
+        seen += [tuple(row) for row in page]
+        after = page[-1][0]
+    assert [row[0] for row in seen] == sorted(row[0] for row in seen) and len(seen) == 6
+    assert [row[1:] for row in seen] == [(3, "query", "graphs"), (4, "category", "cs.CL"),
+                                         (5, "author", "Ada Lovelace"), (6, "query", "diffusion -audio"),
+                                         (7, "query", "quantum"), (3, "query", "large language models")]
 
 
 # ---------------------------------------------------------------------- killed in the retry window

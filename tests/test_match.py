@@ -229,16 +229,16 @@ def test_the_fixtures_exercise_what_the_agreement_test_claims(day: Day) -> None:
     assert ids("learning \u0301") == ids("learning") and ids("\u0301 OR learning") == ids("learning")
 
 
-def _phrases_as_and(self: bot.match._Day, term: tuple[int, tuple[str, ...], bool]) -> frozenset[int]:
+def _phrases_as_and(self: bot.match._Day, term: tuple[int, tuple[str, ...], bool]) -> int:
     column, stems, prefix = term
-    if not all(self.has(s) for s in stems[:-1]):
-        return frozenset()
-    return frozenset.intersection(
-        *(self.docs(stem, prefix and k == len(stems) - 1, column) for k, stem in enumerate(stems)))
+    mask = self.everything
+    for k, stem in enumerate(stems):
+        mask &= self.stem_mask(stem, prefix and k == len(stems) - 1, column)
+    return mask
 
 
 def _any_column(self: bot.match._Day, stem: str, prefix: bool, column: int,
-                *, original=bot.match._Day.docs) -> frozenset[int]:
+                *, original=bot.match._Day.stem_mask) -> int:
     return original(self, stem, prefix, bot.match._ANY_COLUMN)
 
 
@@ -254,8 +254,8 @@ def _analyzer(*filters: str):
     ("target", "setting", "value"),
     [(bot.match, "analyze", _analyzer("lowercase", "ascii_fold")),  # no stemming
      (bot.match, "analyze", _analyzer("lowercase", "stemmer")),  # accents kept
-     (bot.match._Day, "term_docs", _phrases_as_and),  # a phrase read as AND
-     (bot.match._Day, "docs", _any_column)],  # title: and author: ignored
+     (bot.match._Day, "_term_mask", _phrases_as_and),  # a phrase read as AND
+     (bot.match._Day, "stem_mask", _any_column)],  # title: and author: ignored
     ids=["no-stemming", "accents-kept", "phrases-as-and", "columns-ignored"],
 )
 def test_the_agreement_test_catches_a_wrong_analysis(
@@ -396,3 +396,34 @@ def test_from_stored_paper_needs_an_id() -> None:
     stored.id = None
     with pytest.raises(ValueError, match="no id"):
         PaperText.from_stored(stored)
+
+
+def test_recompiling_parses_only_new_texts_and_matches_as_from_scratch(day: Day) -> None:
+    queries = _random_queries(day.papers, 120, seed=11)
+    subs = [Subscription(i, "query", q) for i, q in enumerate(queries)]
+    subs += [Subscription(500, "category", "cs"), Subscription(501, "author", day.papers[3].authors[0]),
+             Subscription(502, "query", "learning")]
+    first = CompiledSubscriptions(subs)
+    assert first.parsed_now == len({(s.kind, s.value) for s in subs})
+    # Ten users leave; new ones come: a new text, an old text, the same text with has-code.
+    changed = [*subs[10:], Subscription(600, "query", '"neural network" -graph'),
+               Subscription(601, "query", queries[20]), Subscription(602, "query", "learning", has_code=True)]
+    again = CompiledSubscriptions(changed, reuse=first)
+    assert again.parsed_now == 2  # the phrase, and "learning" with has-code; nothing else
+    got = again.match(day.papers)
+    assert got == CompiledSubscriptions(changed).match(day.papers)
+    assert not set(range(10)) & set(got)
+    assert got[602] == day.expected(parse_query("learning", has_code=True)) != got[502]
+    assert got.get(600, []) == day.expected(parse_query('"neural network" -graph'))
+    assert again.match_groups(day.papers) == CompiledSubscriptions(changed).match_groups(day.papers)
+
+
+def test_match_masks_are_the_groups_as_bitsets(day: Day) -> None:
+    compiled = CompiledSubscriptions(Subscription(i, "query", q) for i, q in enumerate(QUERIES))
+    papers = day.papers[:900]
+    masks = compiled.match_masks(papers)
+    groups = compiled.match_groups(papers)
+    assert len(masks) == len(groups) > 10
+    for (subscription_ids, mask), group in zip(masks, groups, strict=True):
+        assert subscription_ids == group.subscription_ids
+        assert [papers[i].id for i in range(len(papers)) if mask >> i & 1] == list(group.paper_ids)

@@ -9,7 +9,7 @@ from bot.digest.render import limit_problems
 from bot.match import GroupMatch
 from bot.merge import StoredPaper
 from bot.models import FeedKind
-from bot.notify import matches_per_user, render_daily_dm
+from bot.notify import fold_per_user, matches_per_user, render_daily_dm
 from bot.store.readers import QueuedMatch, QueuedUpdate
 
 
@@ -28,6 +28,29 @@ def test_users_get_each_paper_once_capped_and_counted() -> None:
     assert result[30].total == 2
     assert result[30].listed == [(101, 3), (105, 3)]  # batch order, not the query's order
     assert set(result) == {10, 20, 30}
+
+
+
+def test_folding_bitsets_lists_by_user_credits_the_first_subscription_and_counts_the_rest() -> None:
+    papers = [200, 150, 300, 100, 250, 120]  # batch order, not id order
+    groups = [
+        ((1, 2, 5), 0b111111),  # every paper: a category, for subscriptions of users 10, 20, 50
+        ((3,), 0b000110),  # papers 150 and 300, for user 10's second subscription
+        ((4,), 0b100001),  # papers 200 and 120, for user 30
+    ]
+    owners = {1: 10, 2: 20, 3: 10, 4: 30, 5: 50}
+    folded = fold_per_user(groups, owners, papers, cap=3)
+    rows = list(folded.rows())
+    assert [user for user, _, _ in rows] == sorted(user for user, _, _ in rows)  # written user by user
+    assert [(p, s) for u, p, s in rows if u == 10] == [(200, 1), (150, 1), (300, 1)]
+    assert [(p, s) for u, p, s in rows if u == 30] == [(200, 4), (120, 4)]
+    assert [p for u, p, _ in rows if u == 20] == [p for u, p, _ in rows if u == 50] == [200, 150, 300]
+    assert folded.totals == {10: 6, 20: 6, 30: 2, 50: 6}
+    assert folded.unlisted() == {10: 3, 20: 3, 50: 3}
+    # The second subscription gets the credit for what only it found.
+    only_mine = fold_per_user([((1,), 0b000001), ((3,), 0b000110)], owners, papers, cap=3)
+    assert list(only_mine.rows()) == [(10, 200, 1), (10, 150, 3), (10, 300, 3)]
+    assert fold_per_user([], owners, papers, cap=3).totals == {}
 
 
 def _paper(n: int) -> StoredPaper:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -261,6 +262,17 @@ class ReaderStoreMixin:
         # 100,000 of them take ~0.1 s to build: not on the event loop.
         return await asyncio.to_thread(lambda: [SubscriptionRow(*r) for r in rows])
 
+    async def subscription_page(self: Store, *, after: int, limit: int) -> list[tuple[int, int, str, str]]:
+        """(id, user, kind, value) as matched, for ids above `after`, in id order; topics as their
+        query. Read a page at a time: 100,000 rows at once pile up objects on the loop's side."""
+        return await self._fetchall(
+            "SELECT s.id, s.user_id, CASE WHEN s.kind = 'topic' THEN 'query' ELSE s.kind END,"
+            " CASE WHEN s.kind = 'topic' AND COALESCE(t.query, '') <> '' THEN t.query ELSE s.value END"
+            " FROM subscriptions s LEFT JOIN topics t ON t.id = s.topic_id"
+            " WHERE s.id > ? ORDER BY s.id LIMIT ?",
+            (after, limit),
+        )
+
     # ------------------------------------------------------------------ the DM queue
 
     async def subscriptions_signature(self: Store) -> tuple[int, int, int]:
@@ -294,16 +306,37 @@ class ReaderStoreMixin:
     ) -> int:
         """Queue (user, paper, subscription) matches; papers already sent to the user are skipped.
 
-        Written in chunks, one transaction each, so a huge day never holds the writer for long.
+        See `queue_match_columns`, which this calls with the rows as columns.
+        """
+        users, papers, subs = array("q"), array("q"), array("q")
+        for user, paper, sub in rows:
+            users.append(user)
+            papers.append(paper)
+            subs.append(sub)
+        return await self.queue_match_columns(users, papers, subs, unlisted=unlisted, now=now, chunk=chunk,
+                                              matched_up_to=matched_up_to)
+
+    async def queue_match_columns(
+        self: Store, users: array[int], papers: array[int], subs: array[int], *,
+        unlisted: dict[int, int] | None = None, now: datetime, chunk: int = 5000,
+        matched_up_to: int | None = None,
+    ) -> int:
+        """Queue matches given as columns: row i is (users[i], papers[i], subs[i]).
+
+        Written in chunks, one transaction each, so a huge day never holds the writer for long
+        and the event loop runs between chunks. The columns are flat arrays and each row's
+        parameters are made as the driver reads them (SQLite: in its own thread), so a million
+        rows leave no million objects behind for the garbage collector to walk on the loop.
+        Rows sorted by user write fastest (the queue's key starts with the user).
         The counts of unlisted matches and the matcher's cursor (`matched_up_to`) are written
         together last: a run cut short is simply run again (queueing is idempotent), and nothing
         is counted twice or skipped.
         """
         stamp = to_db(now)
         added = 0
-        batch: list[tuple[Any, ...]] = []
-
-        async def flush() -> int:
+        for start in range(0, len(users), chunk):
+            batch = zip(users[start:start + chunk], papers[start:start + chunk], subs[start:start + chunk],
+                        strict=True)
             async with self.transaction() as db:
                 before = _total_changes(db)
                 await db.executemany(
@@ -311,26 +344,19 @@ class ReaderStoreMixin:
                     " queued_at) SELECT ?, ?, 'match', 0, ?, ?"
                     " WHERE NOT EXISTS (SELECT 1 FROM dm_sent WHERE user_id = ? AND paper_id = ?"
                     "                   AND reason = 'match')",
-                    batch,
+                    ((user, paper, sub, stamp, user, paper) for user, paper, sub in batch),
                 )
                 after = _total_changes(db)
                 # PostgreSQL's driver reports no count for a batch: there, the rows offered.
-                return len(batch) if before is None or after is None else after - before
-
-        for user, paper, sub in rows:
-            batch.append((user, paper, sub, stamp, user, paper))
-            if len(batch) >= chunk:
-                added += await flush()
-                batch = []
-        if batch:
-            added += await flush()
+                offered = min(chunk, len(users) - start)
+                added += offered if before is None or after is None else after - before
         if unlisted or matched_up_to is not None:
             async with self.transaction() as db:
                 await db.executemany(
                     "INSERT INTO dm_users (user_id, unlisted_matches) VALUES (?, ?)"
                     " ON CONFLICT (user_id) DO UPDATE SET"
                     " unlisted_matches = dm_users.unlisted_matches + excluded.unlisted_matches",
-                    list((unlisted or {}).items()),
+                    ((user, count) for user, count in (unlisted or {}).items()),
                 )
                 if matched_up_to is not None:
                     await db.execute(
