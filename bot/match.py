@@ -65,13 +65,14 @@ What matches nothing:
 from __future__ import annotations
 
 import json
+from array import array
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import reduce
-from itertools import chain, compress, pairwise, repeat
-from operator import itemgetter, or_
+from itertools import accumulate, chain, compress, pairwise, repeat
+from operator import or_
 from typing import TYPE_CHECKING
 
 from bot.search.index import stems as analyze
@@ -142,15 +143,6 @@ GroupMask = tuple[tuple[int, ...], int]
 _Term = tuple[int, tuple[str, ...], bool]
 
 
-@dataclass(frozen=True, slots=True)
-class _Query:
-    groups: tuple[tuple[_Term, ...], ...]  # OR of AND-groups of terms; () = no words
-    excluded: tuple[_Term, ...]
-    author: _Term | None  # the author filter, a phrase in the authors column
-    categories: tuple[str, ...]  # any of these; () = any category
-    has_code: bool
-
-
 _INVALID = "invalid"  # a subscription of an unknown kind (cached like a compiled query)
 
 
@@ -196,36 +188,55 @@ def _author_term(query: SearchQuery) -> Term | None:
     return Term(tuple(tokens), column="authors") if tokens else None
 
 
+# Compiled forms are strings, and a day's program is one int array: the compiled subscriptions
+# stay alive for the process's life, and strings, bytes and flat arrays are nothing (or one
+# object) for the garbage collector to walk, where 45,000 query objects with their tuples are
+# 260,000 objects that every full collection walks again (a stall of the loop, whichever
+# thread it runs on).
+#
+# A term code: its column + 1 (0 = any), 1 if its last stem is a prefix, then its stems joined by NUL.
+# A query code: groups (terms joined by _AND, groups by _OR), excluded terms (joined by _AND), the
+# author term, categories (joined by _AND) and "1" for has-code, joined by _PART.
+_PART, _OR, _AND = "\x02", "\x03", "\x04"
+
+
+def _term_code(column: int, stems: Sequence[str], prefix: bool) -> str:
+    return f"{column + 1}{prefix:d}{_SEP.join(stems)}"
+
+
+def _decode_term(code: str) -> _Term:
+    return (int(code[0]) - 1, tuple(code[2:].split(_SEP)), code[1] == "1")
+
+
 class _Compiler:
-    """Compiles subscription texts to `_Query`s, each distinct term analyzed once."""
+    """Compiles subscription texts to query codes, each distinct term analyzed once."""
 
     def __init__(self) -> None:
-        self._terms: dict[tuple[str | None, str, bool], _Term | None] = {}
-        self.compiled: list[_Query] = []  # every query this compiler made
+        self._terms: dict[tuple[str | None, str, bool], str | None] = {}
 
-    def term(self, term: Term) -> _Term | None:
-        """The term as the engine reads it (bot.search.engine.term_query); None: no token."""
+    def term(self, term: Term) -> str | None:
+        """The term's code as the engine reads it (bot.search.engine.term_query); None: no token."""
         key = (term.column, " ".join(term.tokens), term.prefix)
         if key in self._terms:
             return self._terms[key]
-        stems = tuple(_analyze(key[1]))
-        compiled = (COLUMNS.index(term.column) if term.column else _ANY_COLUMN, stems, term.prefix) \
+        stems = _analyze(key[1])
+        code = _term_code(COLUMNS.index(term.column) if term.column else _ANY_COLUMN, stems, term.prefix) \
             if stems else None
-        self._terms[key] = compiled
-        return compiled
+        self._terms[key] = code
+        return code
 
-    def query(self, kind: str, value: str, has_code: bool) -> _Query | str | None:
-        """The compiled query; None when it matches nothing; _INVALID for an unknown kind."""
+    def query(self, kind: str, value: str, has_code: bool) -> str | None:
+        """The query's code; None when it matches nothing; _INVALID for an unknown kind."""
         if kind not in KINDS:
             return _INVALID
         query = _search_query(kind, value, has_code)
         if query is None:
             return None
-        groups: set[tuple[_Term, ...]] = set()
+        groups: set[str] = set()
         for group in query.groups:
             members = [self.term(t) for t in group]
             if None not in members:  # a term with no token matches nothing: so does its group
-                groups.add(tuple(sorted(set(members))))  # type: ignore[arg-type]
+                groups.add(_AND.join(sorted(set(members))))  # type: ignore[arg-type]
         if query.groups and not groups:
             return None
         author = None
@@ -239,15 +250,13 @@ class _Compiler:
         categories = query.filters.categories
         if not groups and author is None and (query.arxiv_ids or not (categories or query.filters.has_code)):
             return None  # no words and nothing to list: matches nothing (since is ignored)
-        compiled = _Query(
-            groups=tuple(sorted(groups)),
-            excluded=tuple(sorted(t for t in excluded if t is not None)),
-            author=author,
-            categories=tuple(sorted(set(categories))),
-            has_code=query.filters.has_code,
-        )
-        self.compiled.append(compiled)
-        return compiled
+        return _PART.join((
+            _OR.join(sorted(groups)),
+            _AND.join(sorted(t for t in excluded if t is not None)),
+            author or "",
+            _AND.join(sorted(set(categories))),
+            "1" if query.filters.has_code else "",
+        ))
 
 
 def _bits_to_positions(mask: int, size: int) -> list[int]:
@@ -412,138 +421,222 @@ class _Day:
         return self.mask_of(kept)
 
 
-_Compiled = _Query | str | None
-
-
 class CompiledSubscriptions:
     """Subscriptions parsed, tokenized and grouped once; match them against any day's papers.
 
     `reuse`: an earlier CompiledSubscriptions whose compiled texts are taken as they are, so
     only texts it did not hold are parsed (`parsed_now` says how many).
+
+    Held as strings and flat arrays (see _PART): the program is, per distinct query, its
+    number of groups, then each group's length and term numbers, the number of excluded
+    terms and theirs, the author term (-1: none), the category set (-1: any), and 1 for has-code.
     """
 
     def __init__(self, subscriptions: Iterable[Subscription], *, reuse: CompiledSubscriptions | None = None):
-        # Keyed by one string per text, not a tuple: strings are not tracked by the garbage
-        # collector, so a cache of 45,000 texts adds nothing for a collection to walk.
+        # Keyed by one string per text: strings are not tracked by the garbage collector.
         by_text: dict[str, list[int]] = {}
         for sub in subscriptions:
             by_text.setdefault(f"{sub.has_code:d}{sub.kind}{_SEP}{sub.value}", []).append(sub.id)
 
-        known = reuse._by_text if reuse is not None else {}
+        known = reuse._texts if reuse is not None else {}
         compiler = _Compiler()
-        texts: dict[str, _Compiled] = {}
+        texts: dict[str, str | None] = {}
         parsed_now = 0
-        queries: dict[_Query, list[int]] = {}
+        queries: dict[str, list[int]] = {}
         invalid: list[int] = []
         for key, ids in by_text.items():
             if key in known:
-                compiled = known[key]
+                code = known[key]
             else:
                 kind, value = key[1:].split(_SEP, 1)
-                compiled = compiler.query(kind, value, key[0] == "1")
+                code = compiler.query(kind, value, key[0] == "1")
                 parsed_now += 1
-            texts[key] = compiled
-            if compiled is None:
+            texts[key] = code
+            if code is None:
                 continue
-            if compiled is _INVALID:
+            if code == _INVALID:
                 invalid += ids
             else:
-                queries.setdefault(compiled, []).extend(ids)  # type: ignore[arg-type]
+                queries.setdefault(code, []).extend(ids)
+        del by_text
 
-        self._by_text = texts
-        self.parsed_now = parsed_now
-        self._queries: tuple[_Query, ...] = tuple(queries)
-        # The stem pairs of every phrase, indexed for the day. Reused ones are kept (a pair no
-        # longer used costs only its lookups) unless most texts are new: then start afresh.
-        pairs: set[tuple[str, str]] = set()
+        # Term numbers and category sets carry over from `reuse` (so do the programs of its
+        # queries) unless most texts are new: then everything starts afresh.
         reused = reuse is not None and parsed_now * 4 < len(texts)
-        for query in (compiler.compiled if reused else self._queries):
-            for _column, stems, prefix in self._terms_of(query):
-                if len(stems) > 1:
-                    fixed = stems[:-1] if prefix else stems
-                    pairs.update(pairwise(fixed))
+        if reused:
+            terms, term_numbers = list(reuse._terms), dict(reuse._term_numbers)  # type: ignore[union-attr]
+            filters, filter_numbers = list(reuse._filters), dict(reuse._filter_numbers)  # type: ignore[union-attr]
+            known_programs = reuse._programs  # type: ignore[union-attr]
+        else:
+            terms, term_numbers, filters, filter_numbers, known_programs = [], {}, [], {}, {}
+        first_new_term = len(terms)
+
+        def term_number(code: str) -> int:
+            number = term_numbers.get(code)
+            if number is None:
+                number = term_numbers[code] = len(terms)
+                terms.append(code)
+            return number
+
+        programs: dict[str, bytes] = {}
+        for code in queries:
+            program = known_programs.get(code)
+            if program is None:
+                groups, excluded, author, categories, has_code = code.split(_PART)
+                ints = [groups.count(_OR) + 1 if groups else 0]
+                for group in groups.split(_OR) if groups else ():
+                    members = group.split(_AND)
+                    ints.append(len(members))
+                    ints += map(term_number, members)
+                excluded_terms = excluded.split(_AND) if excluded else []
+                ints.append(len(excluded_terms))
+                ints += map(term_number, excluded_terms)
+                ints.append(term_number(author) if author else -1)
+                if categories:
+                    number = filter_numbers.get(categories)
+                    if number is None:
+                        number = filter_numbers[categories] = len(filters)
+                        filters.append(categories)
+                    ints.append(number)
+                else:
+                    ints.append(-1)
+                ints.append(1 if has_code else 0)
+                program = array("i", ints).tobytes()
+            programs[code] = program
+
+        self._texts = texts
+        self.parsed_now = parsed_now
+        self._terms, self._term_numbers = terms, term_numbers
+        self._filters, self._filter_numbers = filters, filter_numbers
+        self._programs = programs
+        self._program = array("i")
+        self._program.frombytes(b"".join(programs.values()))
+        self._query_total = len(programs)
+        self._ids = array("q", chain.from_iterable(queries.values()))
+        self._starts = array("q", accumulate(map(len, queries.values()), initial=0))
+        del queries
+
+        # The stem pairs of every phrase, indexed for the day. Reused ones are kept (a pair no
+        # longer used costs only its lookups).
+        pairs: set[tuple[str, str]] = set()
+        for code in terms[first_new_term:]:
+            _column, stems, prefix = _decode_term(code)
+            if len(stems) > 1:
+                fixed = stems[:-1] if prefix else stems
+                pairs.update(pairwise(fixed))
         self._pairs = reuse._pairs.union(pairs) if reused else frozenset(pairs)  # type: ignore[union-attr]
-        self._subscribers: tuple[tuple[int, ...], ...] = tuple(tuple(ids) for ids in queries.values())
+
         # An id given more than once (with different values) gets the union of its queries.
-        self._repeated: dict[int, tuple[int, ...]] = {}
-        every_id = list(chain.from_iterable(self._subscribers))
-        if len(set(every_id)) < len(every_id):
+        self._repeated: dict[int, list[int]] = {}
+        if len(set(self._ids)) < len(self._ids):
             seen: dict[int, list[int]] = {}
-            for q, ids in enumerate(self._subscribers):
-                for sub_id in ids:
+            starts = self._starts
+            for q in range(self._query_total):
+                for sub_id in self._ids[starts[q]:starts[q + 1]]:
                     seen.setdefault(sub_id, []).append(q)
-            self._repeated = {i: tuple(qs) for i, qs in seen.items() if len(qs) > 1}
+            self._repeated = {i: qs for i, qs in seen.items() if len(qs) > 1}
         self.invalid: tuple[int, ...] = tuple(invalid)
+
+    def _subscribers(self, q: int) -> tuple[int, ...]:
+        return tuple(self._ids[self._starts[q]:self._starts[q + 1]])
 
     @property
     def subscription_count(self) -> int:
-        return sum(len(ids) for ids in self._subscribers)
+        return len(self._ids)
 
     @property
     def query_count(self) -> int:
         """Distinct compiled queries: the unit of matching work."""
-        return len(self._queries)
-
-    @staticmethod
-    def _terms_of(query: _Query) -> Iterable[_Term]:
-        yield from chain.from_iterable(query.groups)
-        yield from query.excluded
-        if query.author is not None:
-            yield query.author
+        return self._query_total
 
     @property
     def term_count(self) -> int:
-        return len(set(chain.from_iterable(map(self._terms_of, self._queries))))
+        """Distinct terms of the current queries."""
+        used: set[int] = set()
+        program, i = self._program.tolist(), 0
+        for _ in range(self._query_total):
+            groups = program[i]
+            i += 1
+            for _group in range(groups):
+                size = program[i]
+                used.update(program[i + 1:i + 1 + size])
+                i += size + 1
+            excluded = program[i]
+            used.update(program[i + 1:i + 1 + excluded])
+            i += excluded + 1
+            if program[i] >= 0:
+                used.add(program[i])
+            i += 3
+        return len(used)
 
     def _query_masks(self, papers: Sequence[PaperText]) -> list[int]:
         """For each distinct query, the bitset of the papers it finds (bit i = papers[i])."""
-        if not papers or not self._queries:
-            return [0] * len(self._queries)
+        if not papers or not self._query_total:
+            return [0] * self._query_total
         day = _Day(papers, self._pairs)
         everything = day.everything
-        term_mask = day.term_mask
+        terms = self._terms
+        term_masks: list[int | None] = [None] * len(terms)
+
+        def term_mask(number: int) -> int:
+            mask = term_masks[number]
+            if mask is None:
+                mask = term_masks[number] = day.term_mask(_decode_term(terms[number]))
+            return mask
+
         code_mask = day.mask_of([i for i, paper in enumerate(papers) if paper.has_code])
         by_category: dict[str, list[int]] = {}
         for position, paper in enumerate(papers):
             for category in paper.categories:
                 by_category.setdefault(category, []).append(position)
-        filter_masks: dict[tuple[str, ...], int] = {}
+        filter_masks: list[int | None] = [None] * len(self._filters)
 
-        def category_mask(wanted: tuple[str, ...]) -> int:
-            mask = filter_masks.get(wanted)
+        def category_mask(number: int) -> int:
+            mask = filter_masks[number]
             if mask is None:
+                wanted = self._filters[number].split(_AND)
                 # 'cs' covers 'cs' and every 'cs.*', as the store's category clause does.
-                mask = filter_masks[wanted] = day.mask_of(list(set(chain.from_iterable(
+                mask = filter_masks[number] = day.mask_of(list(set(chain.from_iterable(
                     positions for category, positions in by_category.items()
                     if any(category == want or ("." not in want and category.startswith(want + "."))
                            for want in wanted)
                 ))))
             return mask
 
+        program, i = self._program.tolist(), 0
         results: list[int] = []
-        for query in self._queries:
-            groups = query.groups
-            if len(groups) == 1 and len(groups[0]) == 1:
-                mask = term_mask(groups[0][0])  # one word or one phrase: most queries
+        for _ in range(self._query_total):
+            groups = program[i]
+            i += 1
+            if groups == 1 and program[i] == 1:
+                mask = term_mask(program[i + 1])  # one word or one phrase: most queries
+                i += 2
             else:
                 mask = 0
-                for group in groups:
+                for _group in range(groups):
+                    size = program[i]
                     found = everything
-                    for term in group:
-                        found &= term_mask(term)
+                    for number in program[i + 1:i + 1 + size]:
+                        found &= term_mask(number)
                         if not found:
                             break
                     mask |= found
-            if query.author is not None:
-                mask = (mask if groups else everything) & term_mask(query.author)
+                    i += size + 1
+            excluded = program[i]
+            first_excluded = i + 1
+            i += excluded + 1
+            author, categories, has_code = program[i], program[i + 1], program[i + 2]
+            i += 3
+            if author >= 0:
+                mask = (mask if groups else everything) & term_mask(author)
             elif not groups:
                 mask = everything  # filters only
-            if mask and query.excluded:
-                for term in query.excluded:
-                    mask &= ~term_mask(term)
-            if mask and query.categories:
-                mask &= category_mask(query.categories)
-            if mask and query.has_code:
+            if mask and excluded:
+                for number in program[first_excluded:first_excluded + excluded]:
+                    mask &= ~term_mask(number)
+            if mask and categories >= 0:
+                mask &= category_mask(categories)
+            if mask and has_code:
                 mask &= code_mask
             results.append(mask)
         return results
@@ -551,14 +644,14 @@ class CompiledSubscriptions:
     def match_masks(self, papers: Sequence[PaperText]) -> list[GroupMask]:
         """One entry per distinct query that found at least one paper: its subscriptions and a
         bitset over `papers` (bit i = papers[i]). The cheapest form: nothing is listed."""
-        return list(filter(itemgetter(1), zip(self._subscribers, self._query_masks(papers), strict=True)))
+        return [(self._subscribers(q), mask) for q, mask in enumerate(self._query_masks(papers)) if mask]
 
     def match_groups(self, papers: Sequence[PaperText]) -> list[GroupMatch]:
         """One entry per distinct query that found at least one paper (papers in the given order)."""
         ids = [p.id for p in papers]
         size = len(papers)
         return [
-            GroupMatch(self._subscribers[q], tuple(map(ids.__getitem__, _bits_to_positions(mask, size))))
+            GroupMatch(self._subscribers(q), tuple(map(ids.__getitem__, _bits_to_positions(mask, size))))
             for q, mask in enumerate(self._query_masks(papers))
             if mask
         ]
@@ -572,7 +665,7 @@ class CompiledSubscriptions:
         for q, mask in enumerate(found):
             if mask:
                 paper_ids = list(map(ids.__getitem__, _bits_to_positions(mask, size)))
-                for sub_id in self._subscribers[q]:
+                for sub_id in self._ids[self._starts[q]:self._starts[q + 1]]:
                     result[sub_id] = paper_ids.copy()
         for sub_id, qs in self._repeated.items():
             union = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import re
 import sqlite3
@@ -427,3 +428,22 @@ def test_match_masks_are_the_groups_as_bitsets(day: Day) -> None:
     for (subscription_ids, mask), group in zip(masks, groups, strict=True):
         assert subscription_ids == group.subscription_ids
         assert [papers[i].id for i in range(len(papers)) if mask >> i & 1] == list(group.paper_ids)
+
+
+def test_compiled_subscriptions_leave_little_for_the_garbage_collector(day: Day) -> None:
+    """They live as long as the bot: strings and flat arrays, not objects per query that every
+    full collection walks again (a stall of the event loop, whichever thread collects)."""
+    subs = [Subscription(i, "query", f"word{i} -other{i % 7}") for i in range(3000)]
+    subs += [Subscription(5000 + i, "author", f"Ada Lovelace{i}") for i in range(500)]
+    gc.collect()
+    gc.disable()
+    try:
+        before = len(gc.get_objects())
+        compiled = CompiledSubscriptions(subs)
+        grown = len(gc.get_objects()) - before
+    finally:
+        gc.enable()
+    assert compiled.query_count == 3500
+    assert grown < 600  # the author phrases' stem pairs (500), and no object per query
+    got = compiled.match(day.papers)
+    assert got == {} or all(i >= 5000 for i in got)  # and it still matches
