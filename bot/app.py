@@ -117,9 +117,7 @@ class PaperBotMixin:
             self.cluster = Coordinator(
                 self.store, ShardMap.of(self.settings.discord.shard_count, self.settings.discord.shard_ids),
                 clock=self.clock,
-                # Several processes share Discord's per-bot REST limit (SQLite: one process only;
-                # rows of killed processes would otherwise count as peers until they go silent).
-                on_live_processes=self.pacer.share_with if self.store.dialect == "postgres" else None,
+                on_live_processes=self.pacer.share_with,  # Discord's REST limit is per bot
             )
             await self.cluster.tick()
             self.cluster.on_became_poller = self._became_poller

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +22,12 @@ if TYPE_CHECKING:
 
 POLLER_LOCK_KEY = 0x706F6C6C  # 'poll': held by the one process that polls the feeds
 POLITE_LOCK_KEY = 0x61727876  # 'arxv': held during each request to arXiv, and its gap after
+SESSION_PREFIX = "paperbot "
+
+
+def process_session_name() -> str:
+    """PostgreSQL's application_name for this process's sessions (at most 63 bytes)."""
+    return f"{SESSION_PREFIX}{socket.gethostname()}:{os.getpid()}"[:63]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,18 @@ class ClusterStoreMixin:
             )
             for r in rows
         ]
+
+    async def live_process_count(self: Store) -> int:
+        """How many paperbot processes are connected to this database now (at least 1).
+
+        PostgreSQL: the distinct session names in pg_stat_activity, so a process killed a second
+        ago no longer counts (its heartbeat row would for a while). SQLite: one process."""
+        if self.dialect != "postgres":
+            return 1
+        count = await self._fetchone(
+            "SELECT COUNT(DISTINCT application_name) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name LIKE ?", (SESSION_PREFIX + "%",))
+        return max(1, int(count[0]))
 
     async def try_poller_lock(self: Store) -> bool:
         """True while this process holds the poller lock; takes it when it is free.

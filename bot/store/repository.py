@@ -28,7 +28,7 @@ from bot.models import AnnounceType, FeedKind, PaperRecord, ParsedFeed
 from bot.search.index import SearchIndex
 from bot.search.query import SearchQuery
 from bot.search.service import IndexRow, SearchHit, SearchService
-from bot.store.cluster import ClusterStoreMixin
+from bot.store.cluster import ClusterStoreMixin, process_session_name
 from bot.store.community import CommunityStoreMixin
 from bot.store.dialect import is_postgres_url
 from bot.store.digests import DigestStoreMixin
@@ -192,7 +192,10 @@ class Store(
 
     async def _open_postgres(self) -> None:
         assert self.url is not None
-        conn = await asyncpg.connect(self.url)
+        # Each process's sessions carry its name, so the server itself tells which processes
+        # are alive (a killed one's sessions end with it): see `live_process_count`.
+        settings = {"application_name": process_session_name()}
+        conn = await asyncpg.connect(self.url, server_settings=settings)
         try:
             self.schema_version = await migrate_postgres(conn)
             await load_identity_tables(conn)
@@ -200,7 +203,7 @@ class Store(
             await conn.close()
             raise
         self._writer = PgConnection(conn)
-        pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+        pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4, server_settings=settings)
         self._reader = PgConnection(pool, query_only=True)
 
     async def open(self, *, read_only: bool = False, check_integrity: bool = False) -> Store:
