@@ -15,6 +15,7 @@ from bot.meaning.model import (
     locate_model,
     paper_text,
     prepare_model,
+    token_batches,
 )
 
 
@@ -94,3 +95,20 @@ def test_prepared_model_is_reused_and_its_id_names_the_token_limit(model_cache: 
     again = prepare_model(folder, model_cache, max_tokens=64)
     assert again.onnx_path == first.onnx_path and again.onnx_path.stat().st_mtime_ns == stamp
     assert first.model_id.startswith("all-MiniLM-L6-v2:") and first.model_id != again.model_id
+
+
+def test_runs_are_capped_by_padded_tokens_so_long_abstracts_go_few_at_a_time() -> None:
+    lengths = [5] * 40 + [128] * 10
+    runs = token_batches(list(range(50)), lengths, 32, 512)
+    assert sorted(i for run in runs for i in run) == list(range(50))  # every text, once
+    assert all(len(run) * max(lengths[i] for i in run) <= 512 for run in runs)
+    assert all(len(run) <= 32 for run in runs)
+    assert [len(r) for r in runs] == [32, 8, 4, 4, 2]  # short queries many to a run, abstracts 4
+    assert token_batches([0], [600], 32, 512) == [[0]]  # one text longer than the budget still runs
+
+
+def test_many_long_texts_embed_as_when_alone(embedder: Embedder) -> None:
+    texts = [f"paper {i} about protein folding with graph networks and diffusion " * 12 for i in range(9)]
+    together = embedder.embed(texts)
+    alone = np.vstack([embedder.embed_one(t) for t in texts])
+    assert np.sum(together * alone, axis=1).min() > 0.97

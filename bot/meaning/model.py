@@ -184,17 +184,42 @@ def _weights_hash(source: Path) -> str:
     return digest
 
 
+BATCH_TOKENS = 512  # padded tokens per onnxruntime run (see token_batches)
+
+
+def token_batches(order: list[int], lengths: list[int], max_rows: int, max_tokens: int) -> list[list[int]]:
+    """Split `order` (indices sorted by token length, shortest first) into runs of at most
+    `max_rows` texts and about `max_tokens` padded tokens.
+
+    A run's activations grow with rows x width; in runs of 32 abstracts (4,096 tokens) they no
+    longer fit the CPU's cache: on the 2-core machine, 46 papers per CPU-second at 4,096 tokens a
+    run, 54 at 2,048, 58 at 1,024, 61 at 512 (docs/benchmarks.md). Short texts (queries, titles)
+    still go many to a run."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        width = max([lengths[i]] + [lengths[j] for j in current[-1:]])
+        if current and (len(current) >= max_rows or (len(current) + 1) * width > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
 class Embedder:
     """Texts -> L2-normalised float32 vectors. Thread-safe; call it from worker threads only."""
 
     def __init__(self, prepared: PreparedModel, *, max_tokens: int = 256, batch_size: int = 32,
-                 threads: int = 0):
+                 threads: int = 0, batch_tokens: int = BATCH_TOKENS):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.model_id = prepared.model_id
         self.dim = prepared.dim
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -216,8 +241,7 @@ class Embedder:
             encodings = self._tokenizer.encode_batch(texts)
         lengths = [len(e.ids) for e in encodings]
         order = sorted(range(len(texts)), key=lengths.__getitem__)
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
+        for rows in token_batches(order, lengths, self.batch_size, self.batch_tokens):
             width = max(lengths[i] for i in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
