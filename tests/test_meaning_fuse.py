@@ -1,10 +1,29 @@
-"""Hybrid ranking rules (pure): meaning first, word evidence by how much of the query it covers."""
+"""Hybrid ranking rules (pure) and the hybrid search path: meaning first, word evidence by how much
+of the query it covers."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
+from pathlib import Path
 
-from bot.meaning.fuse import content_stems, fuse, passes_filters, title_fragment
+import numpy as np
+import pytest
+
+from bot.meaning.fuse import (
+    DEFAULT_WEIGHTS,
+    Weights,
+    content_stems,
+    evidence,
+    fuse,
+    held_stems,
+    paper_stems,
+    passes_filters,
+    title_fragment,
+    weigh,
+)
+from bot.meaning.hybrid import hybrid_hits
+from bot.meaning.index import Neighbour
 from bot.merge import StoredPaper
 from bot.models import FeedKind
 
@@ -70,3 +89,91 @@ def test_filters_apply_to_papers_found_by_meaning() -> None:
     assert not passes_filters(p, since=date(2026, 6, 1))
     assert not passes_filters(p, author="Smith")
     assert not passes_filters(paper(10, "T"), has_code=True)
+
+
+def test_the_fast_word_check_agrees_with_stemming_every_word_of_real_abstracts() -> None:
+    from bot.sources import parse_feed
+
+    real = Path(__file__).parent / "fixtures" / "real"
+    records = []
+    for name in ("arxiv_rss_cs.CL_2024-03-04_91items_early2024format.xml",
+                 "hf_daily_papers_2025-09-30_indent2_50items.json"):
+        records += parse_feed((real / name).read_bytes()).papers
+    papers = [paper(i, r.title, r.abstract, list(r.authors) or None) for i, r in enumerate(records)]
+    papers.append(paper(999, "Études of naïve Bayes", "Rényi entropies; policies, studies and modeling"))
+    queries = ["language models", "studies of policy", "naive etude renyi", "the model was trained",
+               "benchmarks evaluating reasoning", "modeled entropy", "x-ray cross-lingual", "日本語 models"]
+    checked = 0
+    for q in queries:
+        stems = content_stems(q)
+        for p in papers:
+            assert held_stems(stems, p) == paper_stems(p) & set(stems), (q, p.title)
+            checked += bool(held_stems(stems, p))
+    assert checked > 50  # the words were found often, not only absent
+    assert held_stems(content_stems("policy entropies"), papers[-1]) == {"policy", "entropy"}
+    assert held_stems(content_stems("bayes"), paper(5, "Bayesian nets")) == set()  # whole words only
+
+
+def test_weights_change_the_order_and_the_defaults_are_the_shipped_fusion() -> None:
+    sims = {1: 0.50, 3: 0.45}
+    found = evidence("robots human videos", {1: PAPERS[1], 3: PAPERS[3]}, sims, [])
+    assert [f.paper_id for f in weigh(found, limit=2, weights=Weights(coverage=0.0))] == [1, 3]
+    assert [f.paper_id for f in weigh(found, limit=2, weights=Weights(coverage=0.3))] == [3, 1]
+    assert weigh(found, limit=2) == fuse("robots human videos", {1: PAPERS[1], 3: PAPERS[3]}, sims, [],
+                                         limit=2, weights=DEFAULT_WEIGHTS)
+
+
+class _Meaning:
+    """The two calls hybrid search makes of the meaning service; records when it was asked."""
+
+    ready = True
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+
+    def check_ready(self) -> None:
+        return None
+
+    async def nearest_to_text(self, text: str, k: int, *, exclude: frozenset[int] = frozenset()):
+        self.asked.set()
+        await asyncio.sleep(0)
+        return np.zeros(3, dtype=np.float32), [Neighbour(1, 0.6), Neighbour(3, 0.2)]
+
+    async def similarities(self, vec, ids):
+        return dict.fromkeys(ids, 0.1)
+
+
+async def _load(ids):
+    return [PAPERS[i] for i in ids if i in PAPERS]
+
+
+async def test_meaning_is_asked_while_the_word_engine_searches() -> None:
+    from bot.search import parse_query
+    from bot.search.service import SearchHit
+
+    meaning = _Meaning()
+
+    async def word_search(query, *, limit):
+        # Answers only once meaning was asked: were the two run one after the other, this would hang.
+        await asyncio.wait_for(meaning.asked.wait(), 5)
+        return [SearchHit(PAPERS[2], 1.0, False)]
+
+    hits = await hybrid_hits(parse_query("forget private data"), limit=3, mode="hybrid",
+                             word_search=word_search, meaning=meaning, load=_load)
+    assert [h.paper.id for h in hits][:1] == [1] and {h.paper.id for h in hits} == {1, 2, 3}
+
+
+async def test_a_word_engine_error_reaches_the_caller_and_meaning_is_not_left_pending() -> None:
+    from bot.search import parse_query
+
+    meaning = _Meaning()
+
+    async def word_search(query, *, limit):
+        raise ValueError("bad query")
+
+    with pytest.raises(ValueError, match="bad query"):
+        await hybrid_hits(parse_query("forget private data"), limit=3, mode="hybrid",
+                          word_search=word_search, meaning=meaning, load=_load)
+    await asyncio.sleep(0.01)
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert pending == []

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+import numpy as np
+
 from bot.meaning.fuse import fuse, passes_filters, words
+from bot.meaning.index import Neighbour
 from bot.meaning.service import MeaningService
 from bot.merge import StoredPaper
 from bot.search.query import SearchQuery
@@ -56,9 +59,11 @@ class HybridRequest:
 async def ranked_search(
     request: HybridRequest, mode: Mode, *, words_fn: Callable[[int], Awaitable[Sequence[StoredPaper]]],
     meaning: MeaningService | None, load: Callable[[Sequence[int]], Awaitable[Sequence[StoredPaper]]],
+    nearest: tuple[np.ndarray, list[Neighbour]] | None = None,
 ) -> list[Ranked]:
     """The best `request.limit` papers, best first. Without meaning (off or still loading) hybrid
-    falls back to words."""
+    falls back to words. nearest: the query's vector and its MEANING_CANDIDATES nearest papers,
+    when the caller already asked for them (while the word engine ran)."""
     use_meaning = (mode != "words" and meaning is not None and meaning.ready
                    and bool(request.text.strip()) and not request.author_only)
     if not use_meaning:
@@ -67,7 +72,10 @@ async def ranked_search(
         found = await words_fn(request.limit)
         return [Ranked(p, 1.0 / (i + 1)) for i, p in enumerate(found) if p.id not in request.exclude]
     assert meaning is not None
-    vec, near = await meaning.nearest_to_text(request.text, MEANING_CANDIDATES, exclude=request.exclude)
+    if nearest is None:
+        vec, near = await meaning.nearest_to_text(request.text, MEANING_CANDIDATES, exclude=request.exclude)
+    else:
+        vec, near = nearest[0], [n for n in nearest[1] if n.paper_id not in request.exclude]
     if mode == "meaning":
         papers = {p.id: p for p in await load([n.paper_id for n in near])}
         return [Ranked(papers[n.paper_id], n.similarity, n.similarity) for n in near
@@ -119,7 +127,16 @@ async def hybrid_hits(query: SearchQuery, *, limit: int, mode: Mode,
         meaning.check_ready()  # raises MeaningUnavailable, saying why
     if mode == "words" or not text or meaning is None or not meaning.ready:
         return list(await word_search(query, limit=limit))  # also hybrid while meaning is off
-    word_hits = list(await word_search(query, limit=WORD_CANDIDATES))
+    # The query's embedding and nearest papers are found while the word engine searches (both in
+    # worker threads: on two cores the slower of the two sets the pace, not their sum).
+    near_task = asyncio.ensure_future(meaning.nearest_to_text(text, MEANING_CANDIDATES))
+    try:
+        word_hits = list(await word_search(query, limit=WORD_CANDIDATES))
+    except BaseException:
+        near_task.cancel()
+        near_task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved, not logged
+        raise
+    nearest = await near_task
     by_id = {h.paper.id: h for h in word_hits}
     exact = [h for h in word_hits if h.rank == float("inf")]  # arXiv ids typed in the query
 
@@ -130,7 +147,8 @@ async def hybrid_hits(query: SearchQuery, *, limit: int, mode: Mode,
                       query.filters.has_code)
     request = HybridRequest(text, limit, filters,
                             exclude=frozenset(h.paper.id for h in exact if h.paper.id is not None))
-    ranked = await ranked_search(request, mode, words_fn=words_fn, meaning=meaning, load=load)
+    ranked = await ranked_search(request, mode, words_fn=words_fn, meaning=meaning, load=load,
+                                 nearest=nearest)
     hits = list(exact)
     for r in ranked:
         if _excluded(r.paper, query):

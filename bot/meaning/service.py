@@ -295,15 +295,16 @@ def _standard(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / max(float(x.std()), 1e-9)
 
 
-def rank_for_reader(index: VectorIndex, saved: Sequence[int], pool: Sequence[int]
-                    ) -> list[tuple[int, float, int]]:
+def rank_for_reader(index: VectorIndex, saved: Sequence[int], pool: Sequence[int], *,
+                    nearest_weight: float = 1.0, model_weight: float = 1.0,
+                    ridge_lambda: float = RIDGE_LAMBDA) -> list[tuple[int, float, int]]:
     """(paper id, score, closest bookmark id) for the pool, best first (blocking).
 
     Two views of the reader, each standardised over the pool, summed: the similarity to their
     nearest bookmark (one strong match), and a linear model of what they save, as
     arxiv-sanity-lite's SVM but on the embeddings: a class-balanced ridge regression with the
     bookmarks as positives and the pool as negatives (closed form, 384 x 384, milliseconds).
-    bench/recommend_bench.py compares it with tf-idf + linear SVM.
+    bench/recommend_bench.py compares it with tf-idf + linear SVM (the weights are its knobs).
     """
     saved_vecs = [(pid, v) for pid in saved if (v := index.vector(pid)) is not None]
     pool_vecs = [(pid, v) for pid in pool if (v := index.vector(pid)) is not None]
@@ -317,7 +318,7 @@ def rank_for_reader(index: VectorIndex, saved: Sequence[int], pool: Sequence[int
     y = np.concatenate([np.ones(len(s)), -np.ones(len(p))])
     weights = np.concatenate([np.full(len(s), len(p) / len(s)), np.ones(len(p))])
     xw = x * weights[:, None]
-    w = np.linalg.solve(x.T @ xw + RIDGE_LAMBDA * np.eye(x.shape[1]), xw.T @ y)
-    scores = _standard(sims.max(axis=1)) + _standard(p @ w)
+    w = np.linalg.solve(x.T @ xw + ridge_lambda * np.eye(x.shape[1]), xw.T @ y)
+    scores = nearest_weight * _standard(sims.max(axis=1)) + model_weight * _standard(p @ w)
     order = np.argsort(-scores)
     return [(pool_vecs[i][0], float(scores[i]), saved_vecs[int(nearest[i])][0]) for i in order]
