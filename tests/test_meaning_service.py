@@ -175,3 +175,26 @@ async def test_a_large_catch_up_is_compacted_into_the_on_disk_index_as_it_goes(
         exact = await plain.nearest_to_text("protein structure", 5)
         approx = await asyncio.to_thread(small.index.search, query, 5)
         assert len({n.paper_id for n in approx} & {n.paper_id for n in exact[1]}) >= 4
+
+
+def test_recommendations_rank_the_readers_topic_first_and_name_the_nearest_bookmark() -> None:
+    from bot.meaning.service import rank_for_reader
+
+    rng = np.random.default_rng(0)
+    topics = rng.normal(size=(2, 16))
+
+    def near(topic: int) -> np.ndarray:
+        v = topics[topic] + rng.normal(scale=0.6, size=16)
+        return (v / np.linalg.norm(v)).astype(np.float32)
+
+    index = VectorIndex(None, "test", 16)
+    vectors = {pid: near(0) for pid in range(1, 6)}  # the reader's bookmarks: topic 0
+    vectors |= {pid: near(0) for pid in range(10, 15)}  # the day: five on topic 0 ...
+    vectors |= {pid: near(1) for pid in range(20, 60)}  # ... among forty on another topic
+    index.add([(pid, pid, v.tobytes()) for pid, v in vectors.items()])
+    ranked = rank_for_reader(index, list(range(1, 6)), [*range(20, 60), *range(10, 15)])
+    assert {pid for pid, _, _ in ranked[:5]} == set(range(10, 15))
+    for pid, _, because in ranked[:5]:
+        sims = {b: float(vectors[b] @ vectors[pid]) for b in range(1, 6)}
+        assert because == max(sims, key=sims.get)
+    assert [s for _, s, _ in ranked] == sorted((s for _, s, _ in ranked), reverse=True)
