@@ -105,15 +105,41 @@ async def hybrid_latency(store_path: Path, index: VectorIndex, embedder, queries
     try:
         service = MeaningService(store, None, None)
         service.embedder, service.index = embedder, index  # the index built above, ids 1..N
-        times = []
+        times, cpu = [], []
         for text in queries:
-            started = time.perf_counter()
+            started, cpu0 = time.perf_counter(), time.process_time()
             await hybrid_hits(parse_query(text), limit=50, mode="hybrid", word_search=store.search,
                               meaning=service, load=store.papers_by_ids)
             times.append((time.perf_counter() - started) * 1000)
-        return times
+            cpu.append((time.process_time() - cpu0) * 1000)
+        return times, cpu
     finally:
         await store.close()
+
+
+def status_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def memory_only(args: argparse.Namespace) -> None:
+    """A fresh process holding what the bot holds for search by meaning: the model and the mapped
+    index (no synthetic matrix), after the bench's queries."""
+    before = status_mb("VmRSS")
+    embedder = load_embedder(None, CACHE, max_tokens=args.max_tokens)
+    after_model = status_mb("VmRSS")
+    index = VectorIndex(args.keep, embedder.model_id, embedder.dim).open()
+    queries = [q for q, _ in paraphrases()] + [p.title for p in random.Random(4).sample(real_papers(), 100)]
+    for text in queries:
+        index.search(embedder.embed_one(text), 100)
+    print(f"memory, {len(index):,} vectors: interpreter {before:.0f} MB; "
+          f"+ model {after_model - before:.0f} MB; "
+          f"after {len(queries)} queries RSS {status_mb('VmRSS'):.0f} MB = anonymous "
+          f"{status_mb('RssAnon'):.0f} MB + file-backed {status_mb('RssFile'):.0f} MB, of which the index "
+          f"file's pages {mapped_rss_mb(index._path):.0f} MB (shared page cache, reclaimable)")
 
 
 def main() -> None:
@@ -124,7 +150,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="folder keeping the built index between runs (reused)")
     parser.add_argument("--no-throughput", action="store_true", help="reuse the saved real vectors")
     parser.add_argument("--queries", type=int, default=200, help="hybrid queries")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="with --keep: only what the bot holds (model + mapped index) after queries")
     args = parser.parse_args()
+    if args.memory_only:
+        return memory_only(args)
     print(f"start: RSS {rss_mb():.0f} MB")
 
     embedder = load_embedder(None, CACHE, max_tokens=args.max_tokens)
@@ -181,14 +211,15 @@ def main() -> None:
               f"{rss_mb():.0f} MB after")
         queries = [q for q, _ in paraphrases()] + [p.title for p in random.Random(4).sample(papers, 100)]
         for _ in range(2):  # the first pass pages the graph in from disk; the second is the steady state
-            times, search_times, results = [], [], []
+            times, search_times, results, cpu = [], [], [], []
             for text in queries:
-                started = time.perf_counter()
+                started, cpu0 = time.perf_counter(), time.process_time()
                 vec = embedder.embed_one(text)
                 mid = time.perf_counter()
                 results.append((vec, opened.search(vec, 100)))
                 done = time.perf_counter()
                 times.append((done - started) * 1000)
+                cpu.append((time.process_time() - cpu0) * 1000)
                 search_times.append((done - mid) * 1000)
             recalls = []  # against exact search, computed after the timed loop (a big matrix product)
             for qv, found in results:
@@ -197,7 +228,9 @@ def main() -> None:
             print(f"meaning search (embed the query + k=100): p50 {statistics.median(times):.1f} ms, "
                   f"p95 {pct(times, 0.95):.1f} ms; the index search alone p50 "
                   f"{statistics.median(search_times):.2f} / p95 {pct(search_times, 0.95):.2f} ms; "
-                  f"recall@10 vs exact {statistics.mean(recalls):.3f}")
+                  f"recall@10 vs exact {statistics.mean(recalls):.3f}; CPU time per query p50 "
+                  f"{statistics.median(cpu):.1f} / p95 {pct(cpu, 0.95):.1f} ms "
+                  f"(load average {os.getloadavg()[0]:.1f})")
         print(f"index pages resident after {2 * len(queries)} queries: {mapped_rss_mb(base_path):.0f} MB "
               f"of the {file_mb:.0f} MB file; process RSS {rss_mb():.0f} MB (of which the bench's own "
               f"float32 copy of the vectors, for recall: {data.nbytes / 2**20:.0f} MB)")
@@ -212,10 +245,11 @@ def main() -> None:
             words = [w for t in texts for w in t.split() if w.isalpha() and len(w) > 3]
             hq = [" ".join(rng.sample(words, rng.randint(2, 5))) for _ in range(args.queries)]
             for _ in range(2):
-                times = asyncio.run(hybrid_latency(copy, opened, embedder, hq))
+                times, cpu = asyncio.run(hybrid_latency(copy, opened, embedder, hq))
                 print(f"hybrid /search on a copy of {args.store.name} with {n:,} vectors (hybrid_hits, "
                       f"limit 50): p50 {statistics.median(times):.1f} ms, p95 {pct(times, 0.95):.1f} ms "
-                      f"(load average {os.getloadavg()[0]:.1f})")
+                      f"(load average {os.getloadavg()[0]:.1f}); CPU time per query (every thread) "
+                      f"p50 {statistics.median(cpu):.1f} ms, p95 {pct(cpu, 0.95):.1f} ms")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {peak:.0f} MB (includes the bench's own float32 copy of every vector)")
     finally:

@@ -12,7 +12,7 @@ import pytest
 
 from bot.config import Settings
 from bot.meaning import MeaningService, MeaningUnavailable, build_service
-from bot.meaning.index import VectorIndex
+from bot.meaning.index import HNSW_EXPANSION_SEARCH, VectorIndex
 from bot.store import Store
 from tests.meaning_support import load_feeds
 
@@ -107,6 +107,7 @@ async def test_the_index_survives_compaction_and_reopening(tmp_path: Path) -> No
     reopened = VectorIndex(tmp_path, "m", 384).open()
     assert len(reopened) == 200 and reopened.watermark == 200
     assert reopened.search(vecs[10], 1)[0].paper_id == 11
+    assert reopened._base.expansion_search == index._base.expansion_search == HNSW_EXPANSION_SEARCH
     assert VectorIndex(tmp_path, "another model", 384).open().watermark == 0
 
 
@@ -120,7 +121,7 @@ def test_opening_the_on_disk_index_before_the_model_loads_does_not_crash(
     index.compact()
     script = (
         "import sys; from pathlib import Path\n"
-        "from bot.meaning.index import VectorIndex\n"
+        "from bot.meaning.index import HNSW_EXPANSION_SEARCH, VectorIndex\n"
         "from bot.meaning.model import load_embedder\n"
         f"index = VectorIndex(Path({str(tmp_path)!r}), 'm', 384).open()\n"
         "assert len(index) == 50, len(index)\n"

@@ -88,6 +88,7 @@ class VectorIndex:
             if meta.get("model") != self.model_id or meta.get("dim") != self.dim:
                 return self
             base = _usearch_index_class().restore(str(self._path), view=True)
+            base.expansion_search = HNSW_EXPANSION_SEARCH  # not kept in the file: restored as 64
         except Exception:  # a torn or foreign file: rebuilt from the store
             log.warning("vector index %s unreadable; it will be rebuilt from the store", self._path,
                         exc_info=True)
@@ -168,6 +169,7 @@ class VectorIndex:
         self._meta.write_text(json.dumps({"model": self.model_id, "dim": self.dim, "watermark": watermark,
                                           "count": count}))
         base = Index.restore(str(self._path), view=True)
+        base.expansion_search = HNSW_EXPANSION_SEARCH
         with self._lock:
             # Rows added while compacting stay in the tail.
             keep = [(pid, self._tail_rows[pos]) for pid, pos in self._tail_pos.items()
