@@ -322,7 +322,7 @@ def _window(searcher: tantivy.Searcher, query: SearchQuery, days: DayCounts | No
     if start is None:
         return None
     return Query.const_score_query(Query.range_query(
-        SCHEMA, "day", tantivy.FieldType.Integer, lower_bound=start, use_inverted_index=False), 0.0)
+        SCHEMA, "day", tantivy.FieldType.Integer, lower_bound=start, use_inverted_index=True), 0.0)
 
 
 def search_ids(
