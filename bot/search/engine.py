@@ -14,12 +14,12 @@ How a `SearchQuery` reads, as one tantivy boolean query:
   reading: a flat OR of the per-field term queries, which tantivy's block-max WAND prunes
   (whole blocks of documents that cannot reach the top k are skipped). A single word is the
   strict reading and is pruned the same way.
-- The strict reading's cost is the number of documents it visits: its rarest word's (an
-  intersection is driven by its shortest list). A query of broad words only ("data the
-  method": every word in a fifth of the papers or more) would visit hundreds of thousands,
-  so the engine counts them first (document frequencies, microseconds) and, past
-  CANDIDATE_BUDGET, ranks the newest papers that fit the budget: every such paper holds the
-  words anyway, and recent ones are what a broad query wants. A remembered title is still
+- The strict reading's cost is the list entries it visits: its rarest word's documents (an
+  intersection is driven by its shortest list) times its words. A query of broad words
+  ("data the method") would visit hundreds of thousands, so the engine counts them first
+  (document frequencies, microseconds) and, past CANDIDATE_BUDGET, ranks the newest papers
+  that fit the budget: every such paper holds the words anyway, and recent ones are what a
+  broad query wants. A remembered title is still
   found at any age (the title phrase is asked for on its own, unwindowed).
 - A query of 3+ plain words first asks for papers whose title holds the words in order (a
   title phrase: short lists, under a millisecond); they come first, with a constant bonus
@@ -120,7 +120,7 @@ def _or(queries: list[Query]) -> Query:
     return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Should, q) for q in queries])
 
 
-def _field_clauses(term: Term, expansion: Sequence[str] = (), within: Query | None = None) -> list[Query]:
+def _field_clauses(term: Term, expansion: Sequence[str] = ()) -> list[Query]:
     """The term's per-field queries, boosted, unwrapped: a flat OR of plain term queries is
     what tantivy's block-max WAND prunes."""
     words = stems(" ".join(term.tokens))
@@ -128,7 +128,7 @@ def _field_clauses(term: Term, expansion: Sequence[str] = (), within: Query | No
         return []
     prefix = term.prefix and len(words) == 1
     fields = (term.column,) if term.column else FIELDS
-    return [Query.boost_query(_field_query(field, words, prefix, expansion, within), FIELD_BOOSTS[field])
+    return [Query.boost_query(_field_query(field, words, prefix, expansion), FIELD_BOOSTS[field])
             for field in fields]
 
 
