@@ -21,6 +21,9 @@ How a `SearchQuery` reads, as one tantivy boolean query:
   that fit the budget: every such paper holds the words anyway, and recent ones are what a
   broad query wants. A remembered title is still
   found at any age (the title phrase is asked for on its own, unwindowed).
+- A dense word ("the", "model") in an intersection is guided: the rarest word, or the
+  category filter when it is smaller, goes inside each of its field queries (see `_guided`),
+  because a union over fields would otherwise score its whole lists. Same papers, same scores.
 - A query of 3+ plain words first asks for papers whose title holds the words in order (a
   title phrase: short lists, under a millisecond); they come first, with a constant bonus
   above any BM25 sum: a remembered title fragment names its paper.
@@ -53,6 +56,8 @@ CANDIDATE_BUDGET = 80_000
 WINDOW_SHARE = 8
 PHRASE_COST = 8  # a phrase also checks positions (in three fields): a candidate costs about eight words'
 MAX_PREFIX_STEMS_COUNTED = 64  # a common prefix, in a window: its most frequent stems
+DENSE_RATIO = 4  # a term with this many times the rarest term's documents is guided by it
+CATEGORY_COST = "cat:"  # the key of the category filter's documents in a query's costs
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +70,9 @@ class ScoredId:
 
 
 def _field_query(field: str, words: list[str], prefix: bool, expansion: Sequence[str] = (),
-                 within: Query | None = None) -> Query:
-    if within is not None:  # inside each field's query, where it drives the intersection
-        return _and([_field_query(field, words, prefix, expansion), within])
+                 within: Sequence[Query] = ()) -> Query:
+    if within:  # inside each field's query, where the smallest drives the intersection
+        return _and([_field_query(field, words, prefix, expansion), *within])
     if prefix and expansion:  # a common prefix: its most frequent stems, as plain terms
         return Query.boolean_query([(Occur.Should, Query.term_query(SCHEMA, field, w)) for w in expansion])
     if prefix:
@@ -77,7 +82,7 @@ def _field_query(field: str, words: list[str], prefix: bool, expansion: Sequence
     return Query.phrase_query(SCHEMA, field, words)
 
 
-def term_query(term: Term, expansion: Sequence[str] = (), within: Query | None = None) -> Query | None:
+def term_query(term: Term, expansion: Sequence[str] = (), within: Sequence[Query] = ()) -> Query | None:
     """The term over its fields, BM25-weighted per field; None if it has no indexable word."""
     words = stems(" ".join(term.tokens))
     if not words:
@@ -101,15 +106,22 @@ def filter_clauses(query: SearchQuery) -> list[tuple[Occur, Query]]:
     """Categories, since and has-code as required, non-scoring clauses."""
     filters = query.filters
     clauses: list[tuple[Occur, Query]] = []
-    if filters.categories:
-        clauses.append((Occur.Must, Query.const_score_query(
-            Query.term_set_query(SCHEMA, "cat", list(filters.categories)), 0.0)))
+    category = _category_filter(query)
+    if category is not None:
+        clauses.append((Occur.Must, category))
     if filters.since:
         clauses.append((Occur.Must, Query.const_score_query(Query.range_query(
             SCHEMA, "day", tantivy.FieldType.Integer, lower_bound=filters.since.toordinal()), 0.0)))
     if filters.has_code:
         clauses.append((Occur.Must, Query.const_score_query(Query.term_query(SCHEMA, "code", 1), 0.0)))
     return clauses
+
+
+def _category_filter(query: SearchQuery) -> Query | None:
+    categories = list(query.filters.categories)
+    if not categories:
+        return None
+    return Query.const_score_query(Query.term_set_query(SCHEMA, "cat", categories), 0.0)
 
 
 def _and(queries: list[Query]) -> Query:
@@ -147,26 +159,28 @@ class Plan:
 def compile_query(
     query: SearchQuery, *, common: frozenset[Term] = frozenset(),
     expansions: Mapping[Term, Sequence[str]] | None = None, within: Query | None = None,
+    costs: Mapping[Term | str, int] | None = None,
 ) -> Plan:
     """`common`: terms most papers hold, left out of the any-word reading (with one of them,
     any word would mean nearly every paper, ranked at the cost of scanning them all).
     `within`: a non-scoring restriction (the newest papers) put inside every field's query of
     the strict reading, where it drives each intersection (around a union of fields, it would
-    not). The any-word reading is not compiled with it (search_ids puts the window around it)."""
-    compiled_terms: dict[Term, Query | None] = {}
-
-    def q(term: Term) -> Query | None:
-        if term not in compiled_terms:
-            compiled_terms[term] = term_query(term, expansions.get(term, ()) if expansions else (), within)
-        return compiled_terms[term]
-
+    not: see `_guided`). The any-word reading is not compiled with it (search_ids puts the
+    window around it).
+    `costs`: each term's list entries (see `_term_visits`) and the category filter's papers,
+    to guide dense terms by the rarest."""
+    expansions = expansions or {}
+    required = filter_clauses(query)
+    guides = []  # (documents, query): what may guide a dense term, besides the rarest term
+    category = _category_filter(query)
+    if category is not None and costs is not None and CATEGORY_COST in costs:
+        guides.append((costs[CATEGORY_COST], category))
     groups = []
     for group in query.groups:
-        parts = [q(t) for t in group]
-        if all(p is not None for p in parts):  # a word with nothing indexable matches nothing
-            groups.append(_and([p for p in parts if p is not None]))
+        parts = _guided(group, within, guides, expansions, costs or {})
+        if parts is not None:  # a word with nothing indexable matches nothing
+            groups.append(_and(parts))
     author = _author_query(query)
-    required = filter_clauses(query)
     if author is not None:
         required.append((Occur.Must, author))
     excluded = [(Occur.MustNot, e) for e in (term_query(t) for t in query.excluded) if e is not None]
@@ -189,11 +203,42 @@ def compile_query(
     loose = None
     if len(distinct) > 1:  # one term: the strict reading is all there is
         kept = [t for t in distinct if t not in common]
-        flat = [clause for t in kept
-                for clause in _field_clauses(t, expansions.get(t, ()) if expansions else ())]
+        flat = [clause for t in kept for clause in _field_clauses(t, expansions.get(t, ()))]
         if flat:
             loose = wrap(Query.boolean_query([(Occur.Should, c) for c in flat]))
     return Plan(wrap(strict), loose, ranked=True, title=wrap(phrase) if phrase is not None else None)
+
+
+def _guided(group: Sequence[Term], within: Query | None, guides: list[tuple[int, Query]],
+            expansions: Mapping[Term, Sequence[str]], costs: Mapping[Term | str, int]) -> list[Query] | None:
+    """The group's terms, each a union over fields, the window inside each field's query.
+
+    Why inside: tantivy scores a union of fields a block of 4,096 documents at a time, every
+    document of the block, so a dense term ("the", "model") under an intersection costs its
+    whole lists however few candidates there are. Inside each field, the intersection of one
+    list with a small restriction steps through skip lists instead. So a term with DENSE_RATIO
+    times the documents of the smallest guide (the group's rarest term, or the category filter)
+    gets that guide inside too, matching only, no score: the result and its scores are
+    unchanged, since the guide was required anyway."""
+    candidates = list(guides)
+    rarest = min(group, key=lambda t: costs.get(t, 0)) if costs and len(group) > 1 else None
+    if rarest is not None and not (rarest.prefix and not expansions.get(rarest)):
+        # (a prefix's query collects all its documents up front: no cheaper guide)
+        rarest_query = term_query(rarest, expansions.get(rarest, ()))
+        if rarest_query is None:
+            return None
+        candidates.append((costs[rarest], Query.const_score_query(rarest_query, 0.0)))
+    guide_cost, guide = min(candidates, key=lambda c: c[0]) if candidates else (0, None)
+    parts = []
+    for term in group:
+        inside = [within] if within is not None else []
+        if guide is not None and costs.get(term, 0) > DENSE_RATIO * guide_cost:
+            inside.append(guide)
+        part = term_query(term, expansions.get(term, ()), inside)
+        if part is None:
+            return None
+        parts.append(part)
+    return parts
 
 
 def _title_phrase(query: SearchQuery) -> Query | None:
@@ -342,9 +387,11 @@ def search_ids(
     only_common = bool(terms) and all(t in common for t in terms)
     window = _window(searcher, query, days, expansions if only_common else {}) if terms else None
     # A common prefix stands for its most frequent stems only where the budget cuts it anyway.
-    plan = compile_query(query, common=common,
-                         expansions=expansions if only_common and window is not None else None,
-                         within=window)
+    used = expansions if only_common and window is not None else {}
+    costs: dict[Term | str, int] = {t: _term_visits(searcher, t, used) for t in terms}
+    if query.filters.categories:
+        costs[CATEGORY_COST] = sum(searcher.doc_freq("cat", c) for c in query.filters.categories)
+    plan = compile_query(query, common=common, expansions=used, within=window, costs=costs)
     if plan.strict is None:
         return []
     wanted = offset + limit + len(exclude_ids)
