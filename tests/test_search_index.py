@@ -303,3 +303,45 @@ async def test_guiding_dense_words_by_the_rarest_word_or_category_changes_no_res
             plain = ranked(1e18)  # nothing is guided
             assert plain, text
             assert ranked(0) == plain, text  # everything that can be guided is
+
+
+async def test_since_finds_exactly_the_papers_from_that_day_on_for_short_and_long_ranges(
+    tmp_path: Path,
+) -> None:
+    """A few recent days are read from the days' own lists, a long range from the day column:
+    both must find the same papers the filter names."""
+    records = [dataclasses.replace(paper(f"2605.{n:05d}", f"Sea report {n}", "The sea and the shore."),
+                                   announced=date.fromordinal(DAY.toordinal() + n // 5))
+               for n in range(200)]  # 40 days, 5 papers a day
+    today = date.fromordinal(DAY.toordinal() + 39)
+    async with Store(tmp_path / "store.db") as store:
+        await ingest(store, "https://feeds.example/a", records)
+        for days in (1, 3, 30, 40):
+            query = parse_query("the sea", since_days=days, today=today)
+            found = {h.paper.key for h in await store.search(query, limit=200)}
+            expected = {r.key for r in records if r.announced >= query.filters.since}
+            assert found == expected, days
+            assert 0 < len(found) <= 200
+
+
+async def test_common_words_in_a_category_get_the_newest_papers_and_a_rarer_word_the_whole_category(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A category guides each word's field lists; with only common words that costs the
+    category's papers times those lists, so past the budget the newest papers are ranked. A
+    rarer word keeps the whole category ranked."""
+    import bot.search.engine
+
+    monkeypatch.setattr(bot.search.engine, "CANDIDATE_BUDGET", 40)
+    records = [dataclasses.replace(
+        paper(f"2605.{n:05d}", f"Study {n} of the sea",
+              "Most of the work is in the sea." + (" Whales." if n % 10 == 0 else "")),
+        announced=date.fromordinal(DAY.toordinal() + n)) for n in range(30)]
+    async with Store(tmp_path / "store.db") as store:
+        await ingest(store, "https://feeds.example/a", records)
+        newest = {f"2605.{n:05d}" for n in range(20, 30)}
+        in_category = [parse_query(text, category="cs.LG") for text in ("the sea", "whales sea")]
+        common = {h.paper.key for h in await store.search(in_category[0], limit=50)}
+        assert common and common <= newest
+        rare = {h.paper.key for h in await store.search(in_category[1], limit=50)}
+        assert rare == {"2605.00000", "2605.00010", "2605.00020"}

@@ -58,6 +58,7 @@ PHRASE_COST = 8  # a phrase also checks positions (in three fields): a candidate
 MAX_PREFIX_STEMS_COUNTED = 64  # a common prefix, in a window: its most frequent stems
 DENSE_RATIO = 4  # a term with this many times the rarest term's documents is guided by it
 CATEGORY_COST = "cat:"  # the key of the category filter's documents in a query's costs
+SINCE_LISTS_SHARE = 0.2  # `since` covering at most this share of the papers reads the days' lists
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ def _author_query(query: SearchQuery) -> Query | None:
     return term_query(Term(tuple(tokens), column="authors")) if tokens else None
 
 
-def filter_clauses(query: SearchQuery) -> list[tuple[Occur, Query]]:
+def filter_clauses(query: SearchQuery, days: DayCounts | None = None) -> list[tuple[Occur, Query]]:
     """Categories, since and has-code as required, non-scoring clauses."""
     filters = query.filters
     clauses: list[tuple[Occur, Query]] = []
@@ -110,8 +111,11 @@ def filter_clauses(query: SearchQuery) -> list[tuple[Occur, Query]]:
     if category is not None:
         clauses.append((Occur.Must, category))
     if filters.since:
+        since = filters.since.toordinal()
+        # A short range is a few days' lists (fast); a long one is cheaper read off the day column.
+        recent = days is not None and days.papers_since(since) <= SINCE_LISTS_SHARE * days.total
         clauses.append((Occur.Must, Query.const_score_query(Query.range_query(
-            SCHEMA, "day", tantivy.FieldType.Integer, lower_bound=filters.since.toordinal()), 0.0)))
+            SCHEMA, "day", tantivy.FieldType.Integer, lower_bound=since, use_inverted_index=recent), 0.0)))
     if filters.has_code:
         clauses.append((Occur.Must, Query.const_score_query(Query.term_query(SCHEMA, "code", 1), 0.0)))
     return clauses
@@ -159,7 +163,7 @@ class Plan:
 def compile_query(
     query: SearchQuery, *, common: frozenset[Term] = frozenset(),
     expansions: Mapping[Term, Sequence[str]] | None = None, within: Query | None = None,
-    costs: Mapping[Term | str, int] | None = None,
+    costs: Mapping[Term | str, int] | None = None, days: DayCounts | None = None,
 ) -> Plan:
     """`common`: terms most papers hold, left out of the any-word reading (with one of them,
     any word would mean nearly every paper, ranked at the cost of scanning them all).
@@ -170,7 +174,7 @@ def compile_query(
     `costs`: each term's list entries (see `_term_visits`) and the category filter's papers,
     to guide dense terms by the rarest."""
     expansions = expansions or {}
-    required = filter_clauses(query)
+    required = filter_clauses(query, days)
     guides = []  # (documents, query): what may guide a dense term, besides the rarest term
     category = _category_filter(query)
     if category is not None and costs is not None and CATEGORY_COST in costs:
@@ -339,28 +343,48 @@ def _term_visits(searcher: tantivy.Searcher, term: Term, expansions: Mapping[Ter
     return min(per_word) * (PHRASE_COST if len(words) > 1 else 1)
 
 
+def _field_lists(searcher: tantivy.Searcher, term: Term) -> int:
+    """The field lists a candidate is checked in for this term (a phrase's count more)."""
+    words = stems(" ".join(term.tokens))
+    if not words:
+        return 0
+    fields = (term.column,) if term.column else FIELDS
+    if term.prefix and len(words) == 1:
+        return sum(1 for f in fields if searcher.terms_with_prefix(f, words[0], limit=1))
+    present = sum(1 for f in fields if all(searcher.doc_freq(f, w) for w in words))
+    return present * (PHRASE_COST if len(words) > 1 else 1)
+
+
 def visits(searcher: tantivy.Searcher, query: SearchQuery, days: DayCounts | None,
-           expansions: Mapping[Term, Sequence[str]] | None = None) -> int:
+           expansions: Mapping[Term, Sequence[str]] | None = None, *, only_common: bool = False) -> int:
     """About how many list entries the strict reading visits: per OR-group, its rarest term's
     documents (an intersection is driven by its shortest list) times its terms (each is
-    stepped to each of them), cut by the filters' own sizes."""
+    stepped to each of them), cut by the filters' own sizes.
+
+    With only common words, a category's papers are each checked in every field list of every
+    word (the category guides them, see `_guided`), and that is what is counted: such a query
+    ("the method" in a category) ranks nothing worth its cost, so it gets the newest papers
+    like any common-word query. A query with a rarer word is ranked over the whole category."""
     expansions = expansions or {}
     total = sum(min(_term_visits(searcher, t, expansions) for t in group) * len(group)
                 for group in query.groups if group)
     filters = query.filters
     if filters.categories:
-        total = min(total, sum(searcher.doc_freq("cat", c) for c in filters.categories))
+        lists = 1
+        if only_common:
+            lists += sum(_field_lists(searcher, t) for group in query.groups for t in group)
+        total = min(total, lists * sum(searcher.doc_freq("cat", c) for c in filters.categories))
     if filters.since and days is not None:
         total = min(total, days.papers_since(filters.since.toordinal()))
     return total
 
 
 def _window(searcher: tantivy.Searcher, query: SearchQuery, days: DayCounts | None,
-            expansions: Mapping[Term, Sequence[str]]) -> Query | None:
+            expansions: Mapping[Term, Sequence[str]], *, only_common: bool) -> Query | None:
     """The newest papers the strict reading can afford, when it cannot afford them all."""
     if days is None or not days.total:
         return None
-    cost = visits(searcher, query, days, expansions)
+    cost = visits(searcher, query, days, expansions, only_common=only_common)
     if cost <= CANDIDATE_BUDGET:
         return None
     start = days.start_of_newest(max(1, days.total * CANDIDATE_BUDGET // (WINDOW_SHARE * cost)))
@@ -385,13 +409,14 @@ def search_ids(
     common, expansions = _common_terms(searcher, query)
     terms = [t for group in query.groups for t in group]
     only_common = bool(terms) and all(t in common for t in terms)
-    window = _window(searcher, query, days, expansions if only_common else {}) if terms else None
+    window = (_window(searcher, query, days, expansions if only_common else {}, only_common=only_common)
+              if terms else None)
     # A common prefix stands for its most frequent stems only where the budget cuts it anyway.
     used = expansions if only_common and window is not None else {}
     costs: dict[Term | str, int] = {t: _term_visits(searcher, t, used) for t in terms}
     if query.filters.categories:
         costs[CATEGORY_COST] = sum(searcher.doc_freq("cat", c) for c in query.filters.categories)
-    plan = compile_query(query, common=common, expansions=used, within=window, costs=costs)
+    plan = compile_query(query, common=common, expansions=used, within=window, costs=costs, days=days)
     if plan.strict is None:
         return []
     wanted = offset + limit + len(exclude_ids)
