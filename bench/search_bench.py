@@ -169,13 +169,13 @@ def query_classes(corpus: Corpus, db: Path, total: int, last_day: date,
 async def main(args: argparse.Namespace) -> None:
     corpus = Corpus()
     db: Path = args.db or Path(f"/tmp/paperbot-bench-{args.papers}.db")
-    index_dir = db.with_name(db.stem + ".search")
+    index_dir: Path = args.index_dir or db.with_name(db.stem + ".search")
     if not db.exists():
         print(f"building a store of {args.papers:,} papers in {db} …", flush=True)
         await _migrate_only(db)
         seconds = build_store(db, corpus, args.papers)
         print(f"store written in {seconds:.0f} s ({args.papers / seconds:,.0f} papers/s, direct SQL)")
-    store = Store(db, search_catch_up=False)
+    store = Store(db, search_catch_up=False, index_dir=index_dir)
     await store.open()
     total = await store.count_papers()
     if args.rebuild or store.search_service.index.num_docs() != total \
@@ -268,6 +268,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--papers", type=int, default=100_000)
     parser.add_argument("--db", type=Path)
+    parser.add_argument("--index-dir", type=Path,
+                        help="the search index directory (default: beside the database)")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--fts-queries", type=int, default=60, help="queries per class for the slow old path")
     parser.add_argument("--skip-fts", action="store_true")

@@ -11,6 +11,7 @@ writes the store, and the index is only ever a derived copy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 from bot.merge import StoredPaper
 from bot.search import engine
 from bot.search.engine import ScoredId
-from bot.search.index import IndexDoc, IndexLockedError, SearchIndex
+from bot.search.index import IndexDoc, IndexLockedError, IndexRow, RowDocuments, SearchIndex
 from bot.search.query import SearchQuery
 from bot.timeutil import date_from_db
 
@@ -38,10 +39,6 @@ class SearchHit:
     paper: StoredPaper
     rank: float
     matched_all: bool  # False: found by the forgiving any-word reading
-
-
-# A row for the index: id, title, authors (JSON), abstract, categories (JSON), announced, has code.
-IndexRow = tuple[int, str, str, str, str, str | None, int]
 
 
 class SearchSource(Protocol):
@@ -176,16 +173,23 @@ class SearchService:
         watermark = await self.source.last_paper_change()
         total = await self.source.count_papers()
         await asyncio.to_thread(self.index.clear)
+        documents = RowDocuments()
         done = 0
-        last_id = 0
-        while True:
-            rows = await self.source.index_rows_after(last_id, REBUILD_CHUNK)
-            if not rows:
-                break
-            last_id = rows[-1][0]
-            done += await asyncio.to_thread(lambda rows=rows: self.index.add_uncommitted(_docs(rows)))
+        rows = await self.source.index_rows_after(0, REBUILD_CHUNK)
+        while rows:
+            # The store reads the next chunk (its own thread) while this one is indexed.
+            reading = asyncio.ensure_future(self.source.index_rows_after(rows[-1][0], REBUILD_CHUNK))
+            try:
+                done += await asyncio.to_thread(
+                    lambda rows=rows: self.index.add_uncommitted(documents(rows)))
+            except BaseException:
+                reading.cancel()
+                with contextlib.suppress(BaseException):
+                    await reading
+                raise
             if progress:
                 progress(done, total)
+            rows = await reading
         await asyncio.to_thread(self.index.commit, watermark)
         await asyncio.to_thread(self.index.wait_merges)
         log.info("search index rebuilt: %d papers in %.1f s", done, time.perf_counter() - started)
