@@ -94,7 +94,7 @@ async def answers(store: Store) -> list[list[tuple[float, str]]]:
     found = []
     for text, options in QUERIES:
         hits = await store.search(parse_query(text, **options), limit=50)
-        found.append(sorted(((-round(h.rank, 4), h.paper.key) for h in hits)))
+        found.append(sorted((-round(h.rank, 4), h.paper.key) for h in hits))
     return found
 
 
