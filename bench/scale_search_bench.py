@@ -29,7 +29,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import Corpus
-from bench.search_bench import LIMIT, PER_DAY, START, percentiles, query_classes
+from bench.search_bench import LIMIT, PER_DAY, START, percentiles, query_classes, warm_up
 from bot.search import parse_query
 from bot.store import Store
 from bot.store.copy import copy_store
@@ -95,6 +95,7 @@ async def main(args: argparse.Namespace) -> None:
             classes = query_classes(Corpus(), db, total, last_day, args.queries)
             engines: list[tuple[str, Callable[..., Awaitable[list]]]] = [
                 ("SQLite", sqlite_store.search), ("PostgreSQL", pg_store.search)]
+            await warm_up([search for _name, search in engines], Corpus(), db, total, last_day)
             print(f"\n{total:,} papers on each backend; {args.queries} queries per class (limit {LIMIT});"
                   f" load average {os.getloadavg()[0]:.1f}")
             print(f"  {'query class':36s}"
