@@ -156,7 +156,7 @@ def spot_check(subs: list[Subscription], papers: list[PaperText], result: dict[i
         index = SearchIndex(folder).open()
         docs = [IndexDoc(p.id, p.title, list(p.authors), p.abstract, list(p.categories), None, p.has_code)
                 for p in papers]
-        index.apply(docs, [], 1, fresh=True)
+        index.apply([d.to_document() for d in docs], [], 1, fresh=True)
         ids = [p.id for p in papers]
         checked = 0
         for sub in random.Random(1).sample(subs, len(subs)):

@@ -264,10 +264,10 @@ class SearchIndex:
     # ------------------------------------------------------------------ writes
 
     def apply(
-        self, docs: Iterable[IndexDoc], changed_ids: Iterable[int], watermark: int,
+        self, documents: Iterable[tantivy.Document], changed_ids: Iterable[int], watermark: int,
         *, fresh: bool = False,
     ) -> int:
-        """Replace the papers `changed_ids` by `docs` (those still in the store), commit, and
+        """Replace the papers `changed_ids` by `documents` (those still in the store), commit, and
         move the watermark. `fresh`: the index holds none of them (a rebuild), skip the deletes."""
         with self._lock:
             writer = self._writer_handle()
@@ -275,8 +275,8 @@ class SearchIndex:
                 for paper_id in changed_ids:
                     writer.delete_documents_by_term("id", paper_id)
             added = 0
-            for doc in docs:
-                writer.add_document(doc.to_document())
+            for document in documents:
+                writer.add_document(document)
                 added += 1
             writer.commit()
             self.index.reload()

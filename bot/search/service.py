@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, Protocol
 
 from bot.merge import StoredPaper
 from bot.search import engine
 from bot.search.engine import ScoredId
-from bot.search.index import IndexDoc, IndexLockedError, IndexRow, RowDocuments, SearchIndex
+from bot.search.index import IndexLockedError, IndexRow, RowDocuments, SearchIndex
 from bot.search.query import SearchQuery
-from bot.timeutil import date_from_db
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +48,6 @@ class SearchSource(Protocol):
     async def count_papers(self) -> int: ...
     async def papers_by_ids(self, ids: Sequence[int]) -> list[StoredPaper]: ...
     async def get_papers(self, keys: Sequence[str]) -> dict[str, StoredPaper]: ...
-
-
-def _doc(row: IndexRow) -> IndexDoc:
-    paper_id, title, authors, abstract, categories, announced, has_code = row
-    day: date | None = date_from_db(announced) if announced else None
-    return IndexDoc(paper_id, title, json.loads(authors), abstract, json.loads(categories), day,
-                    bool(has_code))
-
-
-def _docs(rows: Sequence[IndexRow]) -> list[IndexDoc]:
-    return [_doc(r) for r in rows]
 
 
 class SearchService:
@@ -157,7 +143,7 @@ class SearchService:
 
     async def _apply(self, ids: list[int], watermark: int) -> None:
         rows = await self.source.index_rows(ids)
-        await asyncio.to_thread(lambda: self.index.apply(_docs(rows), ids, watermark))
+        await asyncio.to_thread(lambda: self.index.apply(RowDocuments()(rows), ids, watermark))
 
     async def _refresh_window(self) -> None:
         self._days = await asyncio.to_thread(engine.day_counts, self.index)
