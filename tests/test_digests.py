@@ -431,14 +431,21 @@ def _config(world: World, path: Path) -> Path:
     return path
 
 
-async def test_killed_mid_digest_and_restarted_the_digest_completes_without_repeats(world: World) -> None:
-    fake = world.fake
+async def fetched_by_a_process(world: World) -> dict[str, str]:
+    """cs.CL served and fetched by `paperbot fetch` into the store at tmp_path/crash.db; the
+    environment a `paperbot run` process then needs."""
     world.serve_feed("/rss/cs.CL", fixture=CL)
     config = _config(world, world.tmp_path / "config.toml")
-    env = {**os.environ, "DISCORD_TOKEN": fake.token, "PAPERBOT_CONFIG": str(config)}
+    env = {**os.environ, "DISCORD_TOKEN": world.fake.token, "PAPERBOT_CONFIG": str(config)}
     fetch = await asyncio.create_subprocess_exec(*paperbot_command(), "fetch", env=env,
                                                  stdout=asyncio.subprocess.DEVNULL)
     assert await fetch.wait() == 0
+    return env
+
+
+async def test_killed_mid_digest_and_restarted_the_digest_completes_without_repeats(world: World) -> None:
+    fake = world.fake
+    env = await fetched_by_a_process(world)
     await register_commands(fake, world.settings)
 
     async def start() -> asyncio.subprocess.Process:

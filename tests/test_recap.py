@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from datetime import UTC, date, datetime, timedelta
 
@@ -13,8 +12,15 @@ from bot.digest.model import DigestConfig
 from bot.digest.schedule import last_fire_at_or_before, next_fire_after, run_date_for
 from bot.store import Store
 from tests.botharness import World, register_commands, start_run_process
-from tests.test_cli import paperbot_command
-from tests.test_digests import CL, MESSAGES, _config, add_digest, digest_thread, fast_sends, paper_key
+from tests.test_digests import (
+    CL,
+    MESSAGES,
+    add_digest,
+    digest_thread,
+    fast_sends,
+    fetched_by_a_process,
+    paper_key,
+)
 from tests.test_readers import Clock, post_digest
 
 pytestmark = pytest.mark.timeout(150)
@@ -89,12 +95,7 @@ async def test_the_weekly_recap_shows_saves_hf_and_topics_once(world: World) -> 
 
 async def test_killed_mid_recap_and_restarted_the_recap_completes_once(world: World) -> None:
     fake = world.fake
-    world.serve_feed("/rss/cs.CL", fixture=CL)
-    config = _config(world, world.tmp_path / "config.toml")
-    env = {**os.environ, "DISCORD_TOKEN": fake.token, "PAPERBOT_CONFIG": str(config)}
-    fetch = await asyncio.create_subprocess_exec(*paperbot_command(), "fetch", env=env,
-                                                 stdout=asyncio.subprocess.DEVNULL)
-    assert await fetch.wait() == 0
+    env = await fetched_by_a_process(world)
     async with Store(world.tmp_path / "crash.db") as store:
         keys = [p.key for p in (await store.papers_by_ids(list(range(1, 6))))]
         for n, key in enumerate(keys):
