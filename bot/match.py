@@ -75,6 +75,7 @@ from itertools import accumulate, chain, compress, pairwise, repeat
 from operator import or_
 from typing import TYPE_CHECKING
 
+from bot.search.index import CATCH_UP_TERMS_CACHE, IndexTerms
 from bot.search.index import stems as analyze
 from bot.search.query import SearchQuery, Term, fts_tokens, parse_query
 
@@ -160,6 +161,14 @@ def _analyze(text: str) -> list[str]:
         return analyze(text)
     except UnicodeEncodeError:  # a lone surrogate: rare, so checked only when it fails
         return analyze(_clean(text))
+
+
+def _words(terms: IndexTerms, text: str) -> list[str]:
+    """`_analyze(text)`, each distinct word analyzed once (as the search index is fed)."""
+    try:
+        return terms(text).split()
+    except UnicodeEncodeError:
+        return _analyze(text)
 
 
 def tokenize(texts: Sequence[str]) -> list[tuple[str, ...]]:
@@ -292,9 +301,10 @@ class _Day:
         postings: tuple[dict[str, list[int]], ...] = ({}, {}, {})
         pair_postings: tuple[dict[tuple[str, str], list[int]], ...] = ({}, {}, {})
         joined: list[tuple[str, str, str]] = []  # per paper, per column: NUL + stems joined by NUL + NUL
+        terms = IndexTerms(CATCH_UP_TERMS_CACHE)  # a day's abstracts share most of their words
         for position, p in enumerate(papers):
             # authors joined as bot.search.index.IndexDoc joins them
-            columns = [_analyze(text) for text in (p.title, ", ".join(p.authors), p.abstract)]
+            columns = [_words(terms, p.title), _analyze(", ".join(p.authors)), _words(terms, p.abstract)]
             joined.append(tuple(f"{_SEP}{_SEP.join(stems)}{_SEP}" for stems in columns))  # type: ignore[arg-type]
             for column, stems in enumerate(columns):
                 found = postings[column]

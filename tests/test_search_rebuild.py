@@ -5,15 +5,27 @@ next start rebuilds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 from datetime import date
 from pathlib import Path
 
 import pytest
+import tantivy
 
 from bot.models import AnnounceType, FeedKind, PaperRecord
 from bot.search import parse_query, service
-from bot.search.index import IndexDoc, IndexRow, RowDocuments, SearchIndex, stems
+from bot.search.index import (
+    IndexDoc,
+    IndexRow,
+    IndexTerms,
+    RowDocuments,
+    SearchIndex,
+    index_terms,
+    stems,
+)
+from bot.sources import parse_feed
 from bot.store import Store
 from bot.timeutil import date_from_db
 from tests.test_store import ingest
@@ -58,6 +70,8 @@ def test_documents_from_rows_are_the_documents_of_the_decoded_papers() -> None:
             for field in slow:
                 if field == "authors":  # the same index terms at the same positions
                     assert stems(fast_fields[field][0]) == stems(slow[field][0]), row
+                elif field in ("title", "abstract"):  # analyzed already: split at spaces
+                    assert fast_fields[field][0].split() == slow[field][0].split(), row
                 else:
                     assert sorted(fast_fields[field]) == sorted(slow[field]), (field, row)
 
@@ -67,6 +81,56 @@ def test_an_escaped_name_is_decoded_before_it_is_indexed() -> None:
     terms = stems(RowDocuments()([row])[0].to_dict()["authors"][0])
     assert "break" in terms and "tab" in terms
     assert "nbreak" not in terms and "tsepar" not in terms  # not the escape's letter glued on
+
+
+REAL = Path(__file__).parent / "fixtures" / "real"
+
+
+def real_texts() -> list[str]:
+    """Every title and abstract of the captured real feeds."""
+    texts = []
+    for path in sorted(REAL.iterdir()):
+        if path.suffix in (".xml", ".json"):
+            with contextlib.suppress(ValueError):
+                texts += [t for p in parse_feed(path.read_bytes()).papers for t in (p.title, p.abstract)]
+    return texts
+
+
+def odd_texts(count: int) -> list[str]:
+    """Words of letters, digits, marks, symbols and every kind of whitespace, from all of Unicode."""
+    rng = random.Random(11)
+    spaces = [c for c in map(chr, range(0x3000 + 1)) if c.isspace()] + ["\u200b", "-", "'", "."]
+    pool = "aeiouxyzAEIÖÜß09½²①⑴ﬁǅİ̇e\u0301\u0345ǲæŒ李小龍العربية한국어𝐀٣Ⅻ" + "".join(spaces)
+    return ["".join(rng.choice(pool) for _ in range(rng.randint(1, 200))) for _ in range(count)]
+
+
+def test_a_texts_terms_are_those_of_analyzing_it_whole() -> None:
+    """What title and abstract reach the index as (each word analyzed once, cached) must split
+    into exactly the terms, in the same order (positions), of the index's analyzer."""
+    texts = real_texts() + odd_texts(2_000)
+    assert len(texts) > 3_000
+    split_again = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
+    for limit in (200_000, 7):  # a cache that fills and starts again many times
+        terms = IndexTerms(limit)
+        for _ in range(2):  # the second pass is answered from the cache
+            for text in texts:
+                cached = terms(text)
+                assert split_again.analyze(cached) == stems(text), text
+                assert cached.split() == index_terms(text).split(), text
+        assert len(terms) <= limit
+
+
+def test_no_character_analyzes_to_an_empty_term_or_one_holding_a_space() -> None:
+    """Why splitting the space-joined terms again gives them back, for every code point; and every
+    character Python splits a text at is one the analyzer splits at too."""
+    ascii_space = set(" \t\n\r\x0b\x0c")
+    for code in range(0x110000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        char = chr(code)
+        assert all(term and not ascii_space & set(term) for term in stems(char)), hex(code)
+        if char.isspace():
+            assert stems(f"a{char}b") == ["a", "b"], hex(code)
 
 
 def paper(n: int, authors: list[str], categories: list[str], announced: date | None) -> PaperRecord:

@@ -18,8 +18,9 @@ every paper, kept in step with the store's change log (`paper_changes`, migratio
 
 Calls here block (tantivy does the work in Rust); the service runs them in a worker thread.
 Documents: `id` (the papers row id), `title`, `authors`, `abstract` (stemmed text with
-positions), `cat` (each category and its archive, untokenized), `day` (announcement day as
-a day number, for `since` and newest-first) and `code` (1 when the paper has a code link).
+positions; title and abstract arrive already analyzed, see `IndexTerms`), `cat` (each category
+and its archive, untokenized), `day` (announcement day as a day number, for `since` and
+newest-first) and `code` (1 when the paper has a code link).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ FIELDS = ("title", "authors", "abstract")
 # How much a word found in each field counts (the old FTS5 bm25 weights: title 10, authors 3, abstract 1).
 FIELD_BOOSTS = {"title": 10.0, "authors": 3.0, "abstract": 1.0}
 ANALYZER = "paper"
+# Title and abstract reach tantivy as their index terms joined by spaces (`IndexTerms`); this
+# tokenizer only splits them again, so each term keeps its position.
+TERMS = "terms"
 WATERMARK_FILE = "watermark.json"
 # A rebuild's indexing memory (shared by its threads, released when it ends). Each thread
 # flushes a segment when its share fills: at 512 MB a million papers make about four
@@ -51,7 +55,11 @@ WATERMARK_FILE = "watermark.json"
 # heap makes fewer segments but indexing itself slower (2 GB: +20% CPU per paper, measured).
 BULK_HEAP_BYTES = 512_000_000
 BULK_MAX_THREADS = 8  # tantivy's limit on indexing threads
-SCHEMA_VERSION = 1  # bump when the schema or the analyzer changes: the index is rebuilt
+SCHEMA_VERSION = 2  # bump when the schema or the analyzer changes: the index is rebuilt
+# Distinct words an IndexTerms remembers: a rebuild's (~20 MB at most, freed when it ends) and
+# the running bot's catch-ups' (a few MB). Past the limit the cache starts again.
+REBUILD_TERMS_CACHE = 200_000
+CATCH_UP_TERMS_CACHE = 20_000
 
 
 def analyzer() -> tantivy.TextAnalyzer:
@@ -66,6 +74,7 @@ def analyzer() -> tantivy.TextAnalyzer:
 
 
 _ANALYZER = analyzer()
+_TERMS_ANALYZER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
 
 
 def stems(text: str) -> list[str]:
@@ -73,11 +82,53 @@ def stems(text: str) -> list[str]:
     return _ANALYZER.analyze(text)
 
 
+class _AnalyzedWords(dict[str, str]):
+    """Whitespace-separated word -> its index terms joined by spaces; analyzed on first use."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        terms = self[word] = " ".join(_ANALYZER.analyze(word))
+        return terms
+
+
+class IndexTerms:
+    """A text's index terms, space-separated, for the fields tantivy only splits again (`TERMS`).
+
+    Stemming every token was 35-40% of a rebuild's CPU time (Snowball, in tantivy's threads),
+    and most words of a million abstracts are words already seen: here each distinct word is
+    analyzed once, and a repeated one costs a dictionary look-up. The terms and their positions
+    are those of analyzing the whole text (`stems`): the analyzer works token by token, and a
+    split at whitespace never splits a token, whitespace being neither letter nor digit; no
+    term is empty or holds a space (tests check every code point). Not thread-safe for
+    sharing: give each thread its own."""
+
+    def __init__(self, limit: int) -> None:
+        self._words = _AnalyzedWords(limit)
+        self._terms_of_word = self._words.__getitem__
+
+    def __call__(self, text: str) -> str:
+        return " ".join(map(self._terms_of_word, text.split()))
+
+    def __len__(self) -> int:
+        return len(self._words)
+
+
+def index_terms(text: str) -> str:
+    """The reference for `IndexTerms`: the whole text analyzed at once."""
+    return " ".join(_ANALYZER.analyze(text))
+
+
 def build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("id", indexed=True, fast=True)
     for name in FIELDS:
-        builder.add_text_field(name, tokenizer_name=ANALYZER, index_option="position")
+        tokenizer = ANALYZER if name == "authors" else TERMS  # names rarely repeat: analyzed there
+        builder.add_text_field(name, tokenizer_name=tokenizer, index_option="position")
     builder.add_text_field("cat", tokenizer_name="raw", index_option="basic")
     builder.add_integer_field("day", indexed=True, fast=True)
     builder.add_integer_field("code", indexed=True)
@@ -102,9 +153,9 @@ class IndexDoc:
     def to_document(self) -> tantivy.Document:
         return tantivy.Document(
             id=self.id,
-            title=self.title,
+            title=index_terms(self.title),
             authors=", ".join(self.authors),
-            abstract=self.abstract,
+            abstract=index_terms(self.abstract),
             cat=category_terms(self.categories),
             day=self.announced.toordinal() if self.announced else 0,
             code=int(self.has_code),
@@ -135,15 +186,18 @@ class RowDocuments:
     The same documents as `IndexDoc.to_document` gives for the decoded rows (a test holds
     them equal), built for a million papers without an IndexDoc, a date or two JSON decodes
     each:
+    - title and abstract: their index terms through `IndexTerms` (each distinct word stemmed
+      once per instance; keep one instance for many calls).
     - authors: the stored JSON array text itself. The tokenizer splits on everything that is
       not a letter or digit, so `["Ada Lovelace", "Bob"]` gives the words of "Ada Lovelace,
       Bob" at the same positions; only text with a JSON escape (a backslash) is decoded.
     - category lists and announcement days repeat from paper to paper: each distinct value
       is converted once (the caches are bounded)."""
 
-    def __init__(self) -> None:
+    def __init__(self, terms_cache: int = CATCH_UP_TERMS_CACHE) -> None:
         self._categories: dict[str, list[str]] = {}
         self._days: dict[str | None, int] = {}
+        self._terms = IndexTerms(terms_cache)
 
     def __call__(self, rows: Iterable[IndexRow]) -> list[tantivy.Document]:
         categories_cache, days_cache = self._categories, self._days
@@ -151,7 +205,7 @@ class RowDocuments:
             categories_cache.clear()
         if len(days_cache) > _CACHE_LIMIT:
             days_cache.clear()
-        from_dict = tantivy.Document.from_dict
+        from_dict, terms = tantivy.Document.from_dict, self._terms
         documents = []
         for paper_id, title, authors, abstract, categories, announced, has_code in rows:
             cats = categories_cache.get(categories)
@@ -164,8 +218,8 @@ class RowDocuments:
             if "\\" in authors:
                 authors = ", ".join(json.loads(authors))
             documents.append(from_dict(
-                {"id": paper_id, "title": title, "authors": authors, "abstract": abstract, "cat": cats,
-                 "day": day, "code": int(has_code)},
+                {"id": paper_id, "title": terms(title), "authors": authors, "abstract": terms(abstract),
+                 "cat": cats, "day": day, "code": int(has_code)},
                 SCHEMA,
             ))
         return documents
@@ -204,6 +258,7 @@ class SearchIndex:
                 self._write_meta(0)
             self._index = tantivy.Index(SCHEMA, path=str(self.path), reuse=True)
         self._index.register_tokenizer(ANALYZER, _ANALYZER)
+        self._index.register_tokenizer(TERMS, _TERMS_ANALYZER)
         self.watermark = int(meta.get("watermark", 0))
         return self
 

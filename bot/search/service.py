@@ -21,7 +21,14 @@ from typing import Any, Protocol
 from bot.merge import StoredPaper
 from bot.search import engine
 from bot.search.engine import ScoredId
-from bot.search.index import IndexLockedError, IndexRow, RowDocuments, SearchIndex
+from bot.search.index import (
+    CATCH_UP_TERMS_CACHE,
+    REBUILD_TERMS_CACHE,
+    IndexLockedError,
+    IndexRow,
+    RowDocuments,
+    SearchIndex,
+)
 from bot.search.query import SearchQuery
 
 log = logging.getLogger(__name__)
@@ -57,6 +64,8 @@ class SearchService:
         self._lock = asyncio.Lock()  # one catch-up or rebuild at a time
         self._warned_locked = False
         self._days: engine.DayCounts | None = None  # papers per day, for the engine's candidate budget
+        # Catch-ups run one at a time (the lock), so they share one builder and its word cache.
+        self._catch_up_documents = RowDocuments(CATCH_UP_TERMS_CACHE)
 
     async def open(self, *, catch_up: bool = True) -> SearchService:
         """Open the index and bring it up to the store (after a crash, or writes by others)."""
@@ -143,7 +152,7 @@ class SearchService:
 
     async def _apply(self, ids: list[int], watermark: int) -> None:
         rows = await self.source.index_rows(ids)
-        await asyncio.to_thread(lambda: self.index.apply(RowDocuments()(rows), ids, watermark))
+        await asyncio.to_thread(lambda: self.index.apply(self._catch_up_documents(rows), ids, watermark))
 
     async def _refresh_window(self) -> None:
         self._days = await asyncio.to_thread(engine.day_counts, self.index)
@@ -159,7 +168,7 @@ class SearchService:
         watermark = await self.source.last_paper_change()
         total = await self.source.count_papers()
         await asyncio.to_thread(self.index.clear)
-        documents = RowDocuments()
+        documents = RowDocuments(REBUILD_TERMS_CACHE)
         done = 0
         rows = await self.source.index_rows_after(0, REBUILD_CHUNK)
         while rows:
