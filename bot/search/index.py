@@ -56,8 +56,8 @@ WATERMARK_FILE = "watermark.json"
 BULK_HEAP_BYTES = 512_000_000
 BULK_MAX_THREADS = 8  # tantivy's limit on indexing threads
 SCHEMA_VERSION = 2  # bump when the schema or the analyzer changes: the index is rebuilt
-# Distinct words an IndexTerms remembers: a rebuild's (~20 MB at most, freed when it ends) and
-# the running bot's catch-ups' (a few MB). Past the limit the cache starts again.
+# Distinct words an IndexTerms remembers (~145 bytes each): a rebuild's (29 MB at most, freed
+# when it ends) and the running bot's catch-ups' (3 MB). Past the limit the cache starts again.
 REBUILD_TERMS_CACHE = 200_000
 CATCH_UP_TERMS_CACHE = 20_000
 
