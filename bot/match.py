@@ -75,7 +75,7 @@ from itertools import accumulate, chain, compress, pairwise, repeat
 from operator import or_
 from typing import TYPE_CHECKING
 
-from bot.search.index import CATCH_UP_TERMS_CACHE, IndexTerms
+from bot.search.index import IndexTerms
 from bot.search.index import stems as analyze
 from bot.search.query import SearchQuery, Term, fts_tokens, parse_query
 
@@ -87,6 +87,7 @@ KINDS = ("query", "category", "author")
 
 _ANY_COLUMN = -1
 _SEP = "\x00"  # joins a column's stems for the phrase check: no stem holds it
+DAY_WORDS = 50_000  # distinct words a day's analysis remembers (~145 bytes each; past it, starts again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +302,7 @@ class _Day:
         postings: tuple[dict[str, list[int]], ...] = ({}, {}, {})
         pair_postings: tuple[dict[tuple[str, str], list[int]], ...] = ({}, {}, {})
         joined: list[tuple[str, str, str]] = []  # per paper, per column: NUL + stems joined by NUL + NUL
-        terms = IndexTerms(CATCH_UP_TERMS_CACHE)  # a day's abstracts share most of their words
+        terms = IndexTerms(DAY_WORDS)  # a day's abstracts share most of their words
         for position, p in enumerate(papers):
             # authors joined as bot.search.index.IndexDoc joins them
             columns = [_words(terms, p.title), _analyze(", ".join(p.authors)), _words(terms, p.abstract)]

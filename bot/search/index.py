@@ -74,7 +74,7 @@ def analyzer() -> tantivy.TextAnalyzer:
 
 
 _ANALYZER = analyzer()
-_TERMS_ANALYZER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
+TERMS_ANALYZER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
 
 
 def stems(text: str) -> list[str]:
@@ -258,7 +258,7 @@ class SearchIndex:
                 self._write_meta(0)
             self._index = tantivy.Index(SCHEMA, path=str(self.path), reuse=True)
         self._index.register_tokenizer(ANALYZER, _ANALYZER)
-        self._index.register_tokenizer(TERMS, _TERMS_ANALYZER)
+        self._index.register_tokenizer(TERMS, TERMS_ANALYZER)
         self.watermark = int(meta.get("watermark", 0))
         return self
 
