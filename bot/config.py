@@ -61,7 +61,7 @@ DATABASE_URL_ENV = "PAPERBOT_DATABASE_URL"
 
 class DatabaseSettings(_Section):
     path: Path = Field(default=Path("data/paperbot.db"), description="SQLite file")
-    busy_timeout_ms: int = Field(default=5000, ge=100, le=600_000)
+    busy_timeout_ms: int = Field(default=30_000, ge=100, le=600_000)
     search_index_dir: Path | None = Field(
         default=None, description="this process's search index (default: beside the database file)"
     )

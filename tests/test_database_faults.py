@@ -17,12 +17,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from bot.config import Settings
 from bot.fetch import Fetcher
 from bot.ingest import Ingestor
 from bot.store import Store, explain
+from bot.store.errors import timed_lock_wait
 from bot.store.migrate import bundled_migrations
 from tests.feedserver import FeedServer
 from tests.test_cli import CL, Result, paperbot_command, write_config
@@ -238,6 +240,30 @@ async def test_a_locked_database_waits_then_names_the_other_writer(
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+async def test_a_lock_sqlite_refuses_at_once_is_told_apart_from_a_full_wait(tmp_path: Path) -> None:
+    """SQLite answers some lock conflicts without its busy wait; the line must not claim a
+    full wait then, but name SQLite's code, so a flaky "locked" can be traced to its kind."""
+    path = tmp_path / "paperbot.db"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as setup:
+        setup.execute("PRAGMA journal_mode = WAL")
+        setup.execute("CREATE TABLE t (x INTEGER)")
+    async with aiosqlite.connect(path, isolation_level=None, timeout=5) as db:
+        await db.execute("BEGIN")
+        await db.execute_fetchall("SELECT * FROM t")  # a read snapshot ...
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("INSERT INTO t VALUES (1)")  # ... that another writer makes stale
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            await timed_lock_wait(db.execute("INSERT INTO t VALUES (2)"))
+        await db.execute("ROLLBACK")
+    line = str(explain(caught.value, path, busy_timeout_ms=5000))
+    assert line.startswith(f"{path} is locked: another paperbot is writing to it "
+                           "(SQLITE_BUSY_SNAPSHOT after 0.")
+    assert "waited" not in line
+    # The same error after a full wait says so (the busy timeout, as configured).
+    caught.value.paperbot_waited_s = 5.0  # type: ignore[attr-defined]
+    assert "(waited 5 s)" in str(explain(caught.value, path, busy_timeout_ms=5000))
 
 
 def _big_feed(items: int) -> str:

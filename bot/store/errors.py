@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # SQLite primary result codes (extended codes keep these in their low byte).
 SQLITE_BUSY = 5
@@ -33,6 +38,30 @@ class StoreError(RuntimeError):
         super().__init__(message)
         self.path = path
         self.kind = kind  # missing, folder, unwritable, notadb, corrupt, locked, full, readonly, io, other
+
+
+async def timed_lock_wait(step: Awaitable[T]) -> T:
+    """Await a statement that may wait for the write lock, noting on a failure how long it
+    waited: a "locked" message then tells a full wait from SQLite giving up at once."""
+    started = time.monotonic()
+    try:
+        return await step
+    except sqlite3.Error as error:
+        error.paperbot_waited_s = time.monotonic() - started  # type: ignore[attr-defined]
+        raise
+
+
+def _locked_message(path: Path, error: sqlite3.Error, busy_timeout_ms: int | None) -> str:
+    waited = getattr(error, "paperbot_waited_s", None)
+    if busy_timeout_ms and (waited is None or waited >= 0.9 * busy_timeout_ms / 1000):
+        how_long = f" (waited {busy_timeout_ms / 1000:g} s)"
+    elif waited is not None:
+        # SQLite returns some lock conflicts without waiting at all; say which one.
+        name = getattr(error, "sqlite_errorname", None) or "SQLITE_BUSY"
+        how_long = f" ({name} after {waited:.1f} s)"
+    else:
+        how_long = ""
+    return f"{path} is locked: another paperbot is writing to it{how_long}; try again when it has finished"
 
 
 def _code(error: sqlite3.Error) -> int | None:
@@ -94,9 +123,7 @@ def explain(error: BaseException, path: Path | str, *, busy_timeout_ms: int | No
     elif kind == "corrupt":
         message = f"{path} is damaged (database disk image is malformed); {RESTORE_HINT}"
     elif kind == "locked":
-        waited = f" (waited {busy_timeout_ms / 1000:g} s)" if busy_timeout_ms else ""
-        message = (f"{path} is locked: another paperbot is writing to it{waited}; "
-                   f"try again when it has finished")
+        message = _locked_message(path, error, busy_timeout_ms)
     elif kind == "full":
         message = f"cannot write to {path}: the disk is full (database or disk is full); free some space"
     elif kind == "readonly":

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.store.errors import timed_lock_wait
+
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 
@@ -113,7 +115,7 @@ async def migrate(db: aiosqlite.Connection, migrations: list[Migration] | None =
     for migration in migrations:
         if migration.version in applied:
             continue
-        await db.execute("BEGIN IMMEDIATE")
+        await timed_lock_wait(db.execute("BEGIN IMMEDIATE"))
         try:
             await db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -32,7 +32,7 @@ from bot.store.cluster import ClusterStoreMixin, process_session_name
 from bot.store.community import CommunityStoreMixin
 from bot.store.dialect import is_postgres_url
 from bot.store.digests import DigestStoreMixin
-from bot.store.errors import StoreError, explain
+from bot.store.errors import StoreError, explain, timed_lock_wait
 from bot.store.meaning import MeaningStoreMixin
 from bot.store.migrate import (
     MigrationError,
@@ -249,8 +249,9 @@ class Store(
                 raise explain(sqlite3.OperationalError("unable to open database file"), self.path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
-        async with self._writer.execute("PRAGMA journal_mode = WAL") as cursor:
-            await cursor.fetchone()
+        cursor = await timed_lock_wait(self._writer.execute("PRAGMA journal_mode = WAL"))
+        await cursor.fetchone()
+        await cursor.close()
         self.schema_version = await migrate(self._writer)
         self._reader = await self._connect()
         await self._reader.execute("PRAGMA query_only = ON")
@@ -338,7 +339,7 @@ class Store(
         """One write transaction at a time; rolled back on any error."""
         async with self._write_lock:
             db = self.writer
-            await db.execute("BEGIN IMMEDIATE")
+            await timed_lock_wait(db.execute("BEGIN IMMEDIATE"))
             try:
                 yield db
             except BaseException:
