@@ -348,6 +348,24 @@ async def test_a_full_disk_is_one_line_and_its_wal_is_given_back(
         assert papers_in(db) == 141
 
 
+async def test_stores_opening_one_new_file_at_once_all_open(tmp_path: Path) -> None:
+    """Two connections switching a new file to WAL at once: SQLite answers one SQLITE_BUSY
+    without waiting. Here 4 opens race on each of 60 new files (in one process, so they start
+    within a millisecond, which separate processes rarely do); every open must succeed."""
+    for round_number in range(60):
+        path = tmp_path / f"r{round_number}" / "paperbot.db"
+        stores = [Store(path) for _ in range(4)]
+        try:
+            opened = await asyncio.gather(*(store.open() for store in stores), return_exceptions=True)
+            failures = [str(result) for result in opened if isinstance(result, BaseException)]
+            assert not failures, f"new file {round_number}: {failures}"
+        finally:
+            for store in stores:
+                await store.close()
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 async def test_first_starts_racing_on_a_new_file_all_succeed(feed_server: FeedServer, tmp_path: Path) -> None:
     url = feed_server.serve("/rss/cs.CL", fixture=CL)
     for attempt in range(3):

@@ -51,6 +51,11 @@ async def timed_lock_wait(step: Awaitable[T]) -> T:
         raise
 
 
+def is_busy(error: BaseException) -> bool:
+    """SQLite's "database is locked" (SQLITE_BUSY, any extended code)."""
+    return isinstance(error, sqlite3.Error) and _code(error) == SQLITE_BUSY
+
+
 def _locked_message(path: Path, error: sqlite3.Error, busy_timeout_ms: int | None) -> str:
     waited = getattr(error, "paperbot_waited_s", None)
     if busy_timeout_ms and (waited is None or waited >= 0.9 * busy_timeout_ms / 1000):

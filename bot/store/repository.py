@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from bot.store.cluster import ClusterStoreMixin, process_session_name
 from bot.store.community import CommunityStoreMixin
 from bot.store.dialect import is_postgres_url
 from bot.store.digests import DigestStoreMixin
-from bot.store.errors import StoreError, explain, timed_lock_wait
+from bot.store.errors import StoreError, explain, is_busy, timed_lock_wait
 from bot.store.meaning import MeaningStoreMixin
 from bot.store.migrate import (
     MigrationError,
@@ -56,6 +57,8 @@ from bot.timeutil import Clock, date_from_db, date_to_db, from_db, to_db, utcnow
 log = logging.getLogger(__name__)
 
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024
+_WAL_SWITCH_RETRY_S = 0.01  # between tries to switch a new file to WAL
+
 
 @dataclass(slots=True)
 class FeedState:
@@ -249,12 +252,28 @@ class Store(
                 raise explain(sqlite3.OperationalError("unable to open database file"), self.path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
-        cursor = await timed_lock_wait(self._writer.execute("PRAGMA journal_mode = WAL"))
-        await cursor.fetchone()
-        await cursor.close()
+        await self._enter_wal()
         self.schema_version = await migrate(self._writer)
         self._reader = await self._connect()
         await self._reader.execute("PRAGMA query_only = ON")
+
+    async def _enter_wal(self) -> None:
+        """Switch the file to WAL. Two connections switching a new file at once get SQLITE_BUSY
+        at once, without SQLite's busy wait (several paperbots starting together on a new file):
+        retry within the busy timeout, as the wait would have."""
+        started = time.monotonic()
+        while True:
+            try:
+                cursor = await self._writer.execute("PRAGMA journal_mode = WAL")
+                await cursor.fetchone()
+                await cursor.close()
+                return
+            except sqlite3.OperationalError as error:
+                waited = time.monotonic() - started
+                if not is_busy(error) or waited >= self._busy_timeout_ms / 1000:
+                    error.paperbot_waited_s = waited  # type: ignore[attr-defined]
+                    raise
+            await asyncio.sleep(_WAL_SWITCH_RETRY_S)
 
     async def _open_read_only(self) -> None:
         if not self.path.exists():
