@@ -58,6 +58,7 @@ def is_busy(error: BaseException) -> bool:
 
 def _locked_message(path: Path, error: sqlite3.Error, busy_timeout_ms: int | None) -> str:
     waited = getattr(error, "paperbot_waited_s", None)
+    # SQLite's busy wait sleeps until the timeout: most of it spent means it waited in full.
     if busy_timeout_ms and (waited is None or waited >= 0.9 * busy_timeout_ms / 1000):
         how_long = f" (waited {busy_timeout_ms / 1000:g} s)"
     elif waited is not None:

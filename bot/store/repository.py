@@ -252,7 +252,7 @@ class Store(
                 raise explain(sqlite3.OperationalError("unable to open database file"), self.path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
-        await self._enter_wal()
+        await timed_lock_wait(self._enter_wal())
         self.schema_version = await migrate(self._writer)
         self._reader = await self._connect()
         await self._reader.execute("PRAGMA query_only = ON")
@@ -269,9 +269,7 @@ class Store(
                 await cursor.close()
                 return
             except sqlite3.OperationalError as error:
-                waited = time.monotonic() - started
-                if not is_busy(error) or waited >= self._busy_timeout_ms / 1000:
-                    error.paperbot_waited_s = waited  # type: ignore[attr-defined]
+                if not is_busy(error) or time.monotonic() - started >= self._busy_timeout_ms / 1000:
                     raise
             await asyncio.sleep(_WAL_SWITCH_RETRY_S)
 
